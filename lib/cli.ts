@@ -1,0 +1,286 @@
+/**
+ * Command-line plumbing shared by every exercise: flags, usage, exit codes.
+ *
+ * A script describes its flags once; {@linkcode parseFlags} turns `Deno.args`
+ * into typed values or throws a {@linkcode UsageError}, and
+ * {@linkcode runMain} turns the errors a person can cause (bad flags, a port
+ * in use, a server that is not running) into one plain sentence and the exit
+ * code the contract asks for: 2 for misuse, 1 for a failure, never a stack
+ * trace. Anything else is a bug and still crashes loudly.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags, runMain, serverFlags } from "./cli.ts";
+ *
+ * const COMMAND = {
+ *   name: "udp-time-server",
+ *   summary: "UDP date/time server.",
+ *   flags: { ...serverFlags(12001) },
+ * } as const;
+ * const flags = parseFlags(COMMAND, ["--port", "0"]);
+ * console.assert(flags.port === 0 && flags.host === "0.0.0.0");
+ * if (import.meta.main) await runMain(() => console.log("hello"));
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** One flag: its kind, its default, and one line for `--help`. */
+export interface FlagSpec {
+  /** `port` is a whole number 0-65535, `integer` a whole number >= `min`. */
+  kind: "string" | "boolean" | "port" | "integer" | "number";
+  /** Shown in usage after the flag name, e.g. `--port P`. */
+  placeholder?: string;
+  /** Used when the flag is absent; without it the value is `undefined`. */
+  default?: string | number | boolean;
+  /** Smallest value accepted for `integer` and `number` (default 0). */
+  min?: number;
+  /** Largest value accepted for `integer` and `number`. */
+  max?: number;
+  /** For `string`: the only values accepted (compared ignoring case). */
+  choices?: readonly string[];
+  /** One line for `--help`. */
+  help: string;
+}
+
+/** What a script tells `--help` about itself, and the flags it takes. */
+export interface CommandSpec {
+  /** The task name a person types, e.g. `calc-client`. */
+  name: string;
+  /** One sentence: what the script does. */
+  summary: string;
+  flags: Readonly<Record<string, FlagSpec>>;
+}
+
+/** The parsed value of one flag, typed from its spec. */
+export type FlagValue<S extends FlagSpec> = S["kind"] extends "boolean"
+  ? boolean
+  : S["kind"] extends "string"
+    ? S extends { default: string } ? string : string | undefined
+  : S extends { default: number } ? number
+  : number | undefined;
+
+/** The parsed values of a command's flags, by flag name. */
+export type FlagValues<C extends CommandSpec> = {
+  -readonly [K in keyof C["flags"]]: FlagValue<C["flags"][K]>;
+};
+
+/** A person used the command wrongly: print the message and a hint, exit 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/**
+ * An expected failure (port in use, server not running, no reply): print the
+ * message, which is one plain sentence, and exit 1.
+ */
+export class FatalError extends Error {
+  override name = "FatalError";
+}
+
+/** Thrown by {@linkcode parseFlags} for `--help` after printing the usage. */
+class HelpShown extends Error {}
+
+/** The `--host` and `--port` flags of a server, which binds all interfaces. */
+export function serverFlags(defaultPort: number) {
+  return {
+    host: {
+      kind: "string",
+      placeholder: "H",
+      default: "0.0.0.0",
+      help: "address to listen on (0.0.0.0: every interface)",
+    },
+    port: {
+      kind: "port",
+      placeholder: "P",
+      default: defaultPort,
+      help: `port to listen on, 0 for any free one (default ${defaultPort})`,
+    },
+  } as const;
+}
+
+/** The `--host` and `--port` flags of a client. */
+export function clientFlags(defaultPort: number) {
+  return {
+    host: {
+      kind: "string",
+      placeholder: "H",
+      default: "127.0.0.1",
+      help: "server address (default 127.0.0.1)",
+    },
+    port: {
+      kind: "port",
+      placeholder: "P",
+      default: defaultPort,
+      help: `server port (default ${defaultPort})`,
+    },
+  } as const;
+}
+
+/**
+ * Parse `args` against `command`, or throw {@linkcode UsageError}.
+ * `--help` prints the usage to stdout and exits 0 (under {@linkcode runMain}).
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "./cli.ts";
+ * const cmd = {
+ *   name: "demo",
+ *   summary: "Demo.",
+ *   flags: { count: { kind: "integer", min: 1, help: "how many" } },
+ * } as const;
+ * console.assert(parseFlags(cmd, ["--count", "3"]).count === 3);
+ * ```
+ */
+export function parseFlags<const C extends CommandSpec>(
+  command: C,
+  args: string[] = Deno.args,
+): FlagValues<C> {
+  const options: Record<string, { type: "string" | "boolean" }> = {
+    help: { type: "boolean" },
+  };
+  for (const [name, spec] of Object.entries(command.flags)) {
+    options[name] = { type: spec.kind === "boolean" ? "boolean" : "string" };
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args, options, strict: true }));
+  } catch (error) {
+    // parseArgs' own messages are clear but long; keep their first sentence.
+    throw new UsageError(firstSentence((error as Error).message));
+  }
+  if (values.help) {
+    console.log(usage(command));
+    throw new HelpShown();
+  }
+  const result: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(command.flags)) {
+    const raw = values[name];
+    result[name] = raw === undefined ? spec.default : convert(name, spec, raw);
+  }
+  return result as FlagValues<C>;
+}
+
+function convert(name: string, spec: FlagSpec, raw: string | boolean) {
+  if (typeof raw === "boolean") return raw;
+  const min = spec.min ?? 0;
+  switch (spec.kind) {
+    case "port": {
+      const n = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+      if (!(n <= 65535)) {
+        throw new UsageError(
+          `--${name} must be a whole number from 0 to 65535, not "${raw}"`,
+        );
+      }
+      return n;
+    }
+    case "integer":
+    case "number": {
+      const pattern = spec.kind === "integer"
+        ? /^-?\d+$/
+        : /^-?(\d+\.?\d*|\.\d+)$/;
+      const n = pattern.test(raw.trim()) ? Number(raw) : NaN;
+      const what = spec.kind === "integer" ? "a whole number" : "a number";
+      const range = spec.max === undefined
+        ? `${min} or more`
+        : `from ${min} to ${spec.max}`;
+      if (!(n >= min && n <= (spec.max ?? Infinity))) {
+        throw new UsageError(
+          `--${name} must be ${what} ${range}, not "${raw}"`,
+        );
+      }
+      return n;
+    }
+    default: {
+      if (!spec.choices) return raw;
+      const choice = spec.choices.find((c) =>
+        c.toLowerCase() === raw.toLowerCase()
+      );
+      if (choice === undefined) {
+        throw new UsageError(
+          `--${name} must be one of ${spec.choices.join(", ")}, not "${raw}"`,
+        );
+      }
+      return choice;
+    }
+  }
+}
+
+function firstSentence(message: string): string {
+  return message.split(/\.\s|\n/)[0].replace(/\.$/, "");
+}
+
+/**
+ * The text `--help` prints: the summary, the command line and one line per flag.
+ *
+ * @example
+ * ```ts
+ * import { usage } from "./cli.ts";
+ * const text = usage({ name: "x", summary: "X.", flags: {} });
+ * console.assert(text.includes("deno task x"));
+ * ```
+ */
+export function usage(command: CommandSpec): string {
+  const entries = Object.entries(command.flags);
+  const synopsis = entries.map(([name, spec]) =>
+    spec.kind === "boolean" ? `[--${name}]` : `[--${name} ${placeholder(spec)}]`
+  );
+  const rows = entries.map(([name, spec]) => {
+    const left = spec.kind === "boolean"
+      ? `--${name}`
+      : `--${name} ${placeholder(spec)}`;
+    return `  ${left.padEnd(22)} ${spec.help}`;
+  });
+  rows.push(`  ${"--help".padEnd(22)} show this help and exit`);
+  return [
+    command.summary,
+    "",
+    `Usage: deno task ${command.name} ${synopsis.join(" ")}`.trimEnd(),
+    "",
+    "Options:",
+    ...rows,
+  ].join("\n");
+}
+
+function placeholder(spec: FlagSpec): string {
+  return spec.placeholder ?? (spec.kind === "string" ? "TEXT" : "N");
+}
+
+/**
+ * Run a script's `main` and exit with the code the contract asks for:
+ * its return value (default 0), 2 after a {@linkcode UsageError}, 1 after a
+ * {@linkcode FatalError}. Other errors are bugs and are rethrown.
+ *
+ * @example
+ * ```ts
+ * import { FatalError, runMain } from "./cli.ts";
+ * if (import.meta.main) {
+ *   await runMain(() => {
+ *     throw new FatalError("Cannot connect to 127.0.0.1:5000: connection refused");
+ *   });
+ * }
+ * ```
+ */
+export async function runMain(
+  main: () => void | number | Promise<void | number>,
+  command?: CommandSpec,
+): Promise<never> {
+  try {
+    Deno.exit((await main()) ?? 0);
+  } catch (error) {
+    if (error instanceof HelpShown) Deno.exit(0);
+    if (error instanceof UsageError) {
+      console.error(error.message);
+      const name = command ? ` ${command.name}` : "";
+      console.error(`Run 'deno task${name} --help' for usage.`);
+      Deno.exit(2);
+    }
+    if (error instanceof FatalError) {
+      console.error(error.message);
+      Deno.exit(1);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Opening sockets the way every exercise does: TCP listen and connect, UDP
+ * bind, each turning the failures a person can cause (port in use, server not
+ * running, unknown host) into a {@linkcode FatalError} that says in one
+ * sentence what happened and what to check. Also: printing addresses, and
+ * stopping cleanly on Ctrl+C or SIGTERM.
+ *
+ * @example
+ * ```ts
+ * import { formatAddr, listenTcp } from "./net.ts";
+ * const listener = listenTcp("127.0.0.1", 0);
+ * console.log(`listening on ${formatAddr(listener.addr)}`);
+ * listener.close();
+ * ```
+ *
+ * @module
+ */
+
+import { FatalError } from "./cli.ts";
+
+/**
+ * `host:port`, with brackets around an IPv6 host (`[::1]:5000`), as a person
+ * would type it.
+ *
+ * @example
+ * ```ts
+ * import { formatAddr } from "./net.ts";
+ * console.assert(formatAddr({ transport: "tcp", hostname: "::1", port: 80 }) === "[::1]:80");
+ * ```
+ */
+export function formatAddr(addr: Deno.NetAddr): string {
+  const host = addr.hostname.includes(":")
+    ? `[${addr.hostname}]`
+    : addr.hostname;
+  return `${host}:${addr.port}`;
+}
+
+/**
+ * Listen for TCP connections on `host:port`.
+ *
+ * @example
+ * ```ts
+ * import { listenTcp } from "./net.ts";
+ * using listener = listenTcp("127.0.0.1", 0);
+ * console.assert(listener.addr.port > 0);
+ * ```
+ */
+export function listenTcp(host: string, port: number): Deno.TcpListener {
+  try {
+    return Deno.listen({ hostname: host, port, transport: "tcp" });
+  } catch (error) {
+    throw listenFailure(error, `${host}:${port}`);
+  }
+}
+
+/**
+ * Bind a UDP socket on `host:port` (needs `--unstable-net`).
+ *
+ * @example
+ * ```ts ignore
+ * import { listenUdp } from "./net.ts";
+ * using socket = listenUdp("127.0.0.1", 0);
+ * ```
+ */
+export function listenUdp(host: string, port: number): Deno.DatagramConn {
+  try {
+    return Deno.listenDatagram({ hostname: host, port, transport: "udp" });
+  } catch (error) {
+    throw listenFailure(error, `${host}:${port}/udp`);
+  }
+}
+
+/**
+ * Connect to a TCP server, with Nagle's algorithm off so that each line
+ * leaves at once (an interactive protocol waits for every answer).
+ *
+ * @example
+ * ```ts ignore
+ * import { connectTcp } from "./net.ts";
+ * const conn = await connectTcp("127.0.0.1", 12002);
+ * conn.close();
+ * ```
+ */
+export async function connectTcp(
+  host: string,
+  port: number,
+): Promise<Deno.TcpConn> {
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: host, port, transport: "tcp" });
+  } catch (error) {
+    throw connectFailure(error, host, port);
+  }
+  conn.setNoDelay(true);
+  return conn;
+}
+
+/**
+ * The {@linkcode FatalError} for a failed listen or bind, or `error` itself
+ * when it is not one a person can fix.
+ */
+export function listenFailure(error: unknown, where: string): unknown {
+  if (error instanceof Deno.errors.AddrInUse) {
+    return new FatalError(
+      `Cannot listen on ${where}: the port is already in use (is another server running? choose another --port)`,
+    );
+  }
+  if (error instanceof Deno.errors.AddrNotAvailable || isLookupFailure(error)) {
+    return new FatalError(
+      `Cannot listen on ${where}: the host is not an address of this machine (check --host)`,
+    );
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new FatalError(
+      `Cannot listen on ${where}: permission denied (ports below 1024 need root; choose another --port)`,
+    );
+  }
+  return error;
+}
+
+/**
+ * The {@linkcode FatalError} for a failed connect to `host:port`, or `error`
+ * itself when it is not one a person can fix.
+ */
+export function connectFailure(
+  error: unknown,
+  host: string,
+  port: number,
+): unknown {
+  const where = `Cannot connect to ${host}:${port}`;
+  if (error instanceof Deno.errors.ConnectionRefused) {
+    return new FatalError(
+      `${where}: connection refused (is the server running on that port?)`,
+    );
+  }
+  if (isLookupFailure(error)) {
+    return new FatalError(`${where}: host not found (check --host)`);
+  }
+  if (
+    error instanceof Deno.errors.TimedOut ||
+    error instanceof Deno.errors.AddrNotAvailable ||
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.ConnectionReset ||
+    (error instanceof Error && /unreachable/i.test(error.message))
+  ) {
+    return new FatalError(
+      `${where}: ${
+        plainReason(error as Error)
+      } (check the address and the network)`,
+    );
+  }
+  return error;
+}
+
+/** Deno reports an unknown host as a plain Error from getaddrinfo. */
+export function isLookupFailure(error: unknown): boolean {
+  return error instanceof Error &&
+    /failed to lookup address|Name or service not known|No address associated/i
+      .test(error.message);
+}
+
+/** `Connection refused (os error 111)` -> `connection refused`. */
+function plainReason(error: Error): string {
+  const text = error.message.replace(/\s*\(os error \d+\)$/, "");
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+/**
+ * Call `stop` once on the first SIGINT (Ctrl+C) or SIGTERM. Returns a
+ * function that removes the handlers again (tests and clean exits call it,
+ * so no signal listener keeps the process alive).
+ *
+ * @example
+ * ```ts
+ * import { onShutdown } from "./net.ts";
+ * const removeHandlers = onShutdown(() => console.log("stopping"));
+ * removeHandlers();
+ * ```
+ */
+export function onShutdown(stop: (signal: Deno.Signal) => void): () => void {
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  let called = false;
+  const handlers = signals.map((signal) => {
+    const handler = () => {
+      if (called) return;
+      called = true;
+      stop(signal);
+    };
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  return () => {
+    for (const [signal, handler] of handlers) {
+      Deno.removeSignalListener(signal, handler);
+    }
+  };
+}

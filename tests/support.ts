@@ -1,0 +1,260 @@
+/**
+ * Helpers for the tests: run the real scripts as a person does, start a
+ * server on a free port and learn its address from its first line, and find
+ * the server a protocol test should judge (ours, or one named by an
+ * environment variable such as `CALC_ADDR=127.0.0.1:12003`).
+ *
+ * Every process started here is killed and awaited by its owner's `finally`
+ * (or `await using`), so a failing test leaves nothing running.
+ *
+ * @module
+ */
+
+import { LineReader, streamSource } from "../lib/lines.ts";
+
+/** The project's root folder (tests run scripts by their path from here). */
+export const ROOT = new URL("..", import.meta.url).pathname;
+
+/** `deno run` flags that every exercise script needs, and no more. */
+export const RUN_FLAGS = ["--allow-net", "--unstable-net"];
+
+/** What a finished script did. */
+export interface ScriptResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@linkcode runScript} and {@linkcode startScript}. */
+export interface ScriptOptions {
+  /** Text written to the script's stdin, which is then closed. */
+  stdin?: string;
+  /** Extra environment variables (e.g. `TZ`). */
+  env?: Record<string, string>;
+  /** Kill the script after this many ms (default 20 000): a hang fails. */
+  timeoutMs?: number;
+  /** `deno run` flags (default {@linkcode RUN_FLAGS}). */
+  denoFlags?: string[];
+}
+
+/** `deno run <flags> <script> <args>` as a command, from the project root. */
+export function denoCommand(
+  script: string,
+  args: string[],
+  options: ScriptOptions & { stdin?: string } = {},
+  stdio: { stdin: "piped" | "null"; stdout: "piped"; stderr: "piped" } = {
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  },
+): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...(options.denoFlags ?? RUN_FLAGS), script, ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...options.env },
+    ...stdio,
+  });
+}
+
+/**
+ * Run a script to its end, with `stdin` piped in, and collect what it
+ * printed. A script still running after `timeoutMs` is killed, and the
+ * result says so in `stderr` (code 124), so a hang fails instead of blocking.
+ */
+export async function runScript(
+  script: string,
+  args: string[] = [],
+  options: ScriptOptions = {},
+): Promise<ScriptResult> {
+  const child = denoCommand(script, args, options).spawn();
+  const timer = setTimeout(
+    () => child.kill("SIGKILL"),
+    options.timeoutMs ?? 20_000,
+  );
+  try {
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(options.stdin));
+      await writer.close();
+    }
+    const { code, signal, stdout, stderr } = await child.output();
+    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+    return {
+      code: signal === "SIGKILL" ? 124 : code,
+      stdout: decode(stdout),
+      stderr: decode(stderr) +
+        (signal === "SIGKILL" ? "\n(killed: timeout)" : ""),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A script running in the background (a server, or a client under test). */
+export class RunningScript implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  /** Lines of stdout not yet consumed by {@linkcode RunningScript.waitFor}. */
+  readonly stdout: LineReader;
+  /** Every stdout line seen so far. */
+  readonly seen: string[] = [];
+  #stderr: Promise<string>;
+  #stdinWriter?: WritableStreamDefaultWriter<Uint8Array>;
+
+  constructor(child: Deno.ChildProcess) {
+    this.child = child;
+    this.stdout = new LineReader(streamSource(child.stdout), {
+      maxBytes: 1 << 20,
+    });
+    this.#stderr = new Response(child.stderr).text();
+  }
+
+  /** Read stdout lines until one matches; returns it. Fails at end of output. */
+  async waitFor(pattern: RegExp | string, timeoutMs = 15_000): Promise<string> {
+    const deadline = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    try {
+      while (true) {
+        const line = await this.stdout.readLine();
+        if (line === null) {
+          throw new Error(
+            `output ended before ${pattern}; saw:\n${
+              this.seen.join("\n")
+            }\nstderr:\n${await this
+              .#stderr}`,
+          );
+        }
+        this.seen.push(line);
+        const hit = typeof pattern === "string"
+          ? line.includes(pattern)
+          : pattern.test(line);
+        if (hit) return line;
+      }
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+
+  /** Write text to the script's stdin (opened with `stdin: ""`). */
+  async write(text: string): Promise<void> {
+    this.#stdinWriter ??= this.child.stdin.getWriter();
+    await this.#stdinWriter.write(new TextEncoder().encode(text));
+  }
+
+  /** Close the script's stdin: end of input. */
+  async closeStdin(): Promise<void> {
+    this.#stdinWriter ??= this.child.stdin.getWriter();
+    await this.#stdinWriter.close();
+  }
+
+  /** Send a signal and collect the exit status and the rest of the output. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<ScriptResult> {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // already exited
+    }
+    return await this.finish();
+  }
+
+  /** Wait for the exit; returns the code and all remaining output. */
+  async finish(timeoutMs = 15_000): Promise<ScriptResult> {
+    const timer = setTimeout(() => {
+      try {
+        this.child.kill("SIGKILL");
+      } catch {
+        // already exited
+      }
+    }, timeoutMs);
+    try {
+      for await (const line of this.stdout) this.seen.push(line);
+      const status = await this.child.status;
+      try {
+        await this.#stdinWriter?.close();
+      } catch {
+        // the process is gone; its stdin is closed already
+      }
+      return {
+        code: status.signal === "SIGKILL" ? 124 : status.code,
+        stdout: this.seen.join("\n"),
+        stderr: await this.#stderr,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop("SIGKILL");
+  }
+}
+
+/** Start a script in the background; stdin is piped when `stdin` is given. */
+export function startScript(
+  script: string,
+  args: string[] = [],
+  options: ScriptOptions = {},
+): RunningScript {
+  return new RunningScript(denoCommand(script, args, options).spawn());
+}
+
+/** A server script running on a free port of 127.0.0.1. */
+export type StartedServer = RunningScript & {
+  host: string;
+  port: number;
+  /** The server's first line of output (`... listening on HOST:PORT`). */
+  firstLine: string;
+};
+
+/**
+ * Start a server script with `--host 127.0.0.1 --port 0` and wait for its
+ * `listening on HOST:PORT` line, which must be its first line of output.
+ */
+export async function startServer(
+  script: string,
+  args: string[] = [],
+  options: ScriptOptions = {},
+): Promise<StartedServer> {
+  const running = startScript(
+    script,
+    ["--host", "127.0.0.1", "--port", "0", ...args],
+    options,
+  );
+  try {
+    const firstLine = await running.waitFor(/./);
+    const m = /listening on (\S+):(\d+)/.exec(firstLine);
+    if (!m) throw new Error(`first line has no 'listening on': ${firstLine}`);
+    return Object.assign(running, {
+      host: m[1],
+      port: Number(m[2]),
+      firstLine,
+    });
+  } catch (error) {
+    await running.stop("SIGKILL");
+    throw error;
+  }
+}
+
+/** A `host:port` a protocol test talks to. */
+export interface Target {
+  hostname: string;
+  port: number;
+}
+
+/**
+ * The server named by environment variable `name` (`host:port`), or
+ * `undefined` when it is unset and the test should start our own.
+ */
+export function externalTarget(name: string): Target | undefined {
+  const value = Deno.env.get(name);
+  if (!value) return undefined;
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(value);
+  if (!m) throw new Error(`${name} must be host:port, not ${value}`);
+  return { hostname: m[1], port: Number(m[2]) };
+}
+
+/** A free TCP port on 127.0.0.1 at this moment (nothing listens on it). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}

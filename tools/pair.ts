@@ -1,0 +1,86 @@
+/**
+ * Runs one exercise's server and client together, as two terminals would:
+ * the server in the background on a free port of 127.0.0.1, then the client
+ * against it (your keyboard goes to the client), then the server is stopped.
+ * The server's lines are tagged `[server]`. Exits with the client's code.
+ *
+ * Run: deno task udp-time            (or udp-hello, tcp-knock)
+ *      deno task udp-time --count 3  (extra flags go to the client)
+ * Directly: deno run --allow-run --allow-read tools/pair.ts udp/time_server.ts udp/time_client.ts
+ *
+ * @module
+ */
+
+import { FatalError, runMain, UsageError } from "../lib/cli.ts";
+import { LineReader, streamSource } from "../lib/lines.ts";
+
+/** The permissions every exercise needs (UDP ones also need unstable net). */
+const RUN_FLAGS = ["run", "--allow-net", "--unstable-net"];
+
+const USAGE_HINT =
+  "usage: deno run --allow-run --allow-read tools/pair.ts SERVER.ts CLIENT.ts [client flags]";
+
+async function main(): Promise<number> {
+  const [serverScript, clientScript, ...clientArgs] = Deno.args;
+  if (!serverScript?.endsWith(".ts") || !clientScript?.endsWith(".ts")) {
+    throw new UsageError(USAGE_HINT);
+  }
+  const server = new Deno.Command(Deno.execPath(), {
+    args: [...RUN_FLAGS, serverScript, "--host", "127.0.0.1", "--port", "0"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Ctrl+C reaches the whole process group; the client and server handle it.
+  const ignore = () => {};
+  Deno.addSignalListener("SIGINT", ignore);
+  try {
+    const serverLines = new LineReader(streamSource(server.stdout));
+    const first = await serverLines.readLine();
+    const port = first && /listening on \S+:(\d+)/.exec(first)?.[1];
+    if (!port) {
+      const why = await new Response(server.stderr).text();
+      throw new FatalError(
+        `The server did not start: ${why.trim() || first || "no output"}`,
+      );
+    }
+    console.log(`[server] ${first}`);
+    const serverDone = Promise.all([
+      tag(serverLines, "[server] ", console.log),
+      tag(
+        new LineReader(streamSource(server.stderr)),
+        "[server] ",
+        console.error,
+      ),
+    ]);
+    const client = new Deno.Command(Deno.execPath(), {
+      args: [...RUN_FLAGS, clientScript, "--port", port, ...clientArgs],
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    const { code } = await client.status;
+    server.kill("SIGTERM");
+    await server.status;
+    await serverDone;
+    return code;
+  } finally {
+    Deno.removeSignalListener("SIGINT", ignore);
+    try {
+      server.kill("SIGKILL");
+    } catch {
+      // already stopped
+    }
+    await server.status;
+  }
+}
+
+async function tag(
+  lines: LineReader,
+  prefix: string,
+  print: (line: string) => void,
+): Promise<void> {
+  for await (const line of lines) print(prefix + line);
+}
+
+if (import.meta.main) await runMain(main);
