@@ -1,0 +1,162 @@
+/**
+ * Watches one exercise's packets on the loopback interface with tshark
+ * (Wireshark's command-line tool), one line per packet plus the text it
+ * carries, until Ctrl+C. The filters are the ones docs/wireshark.md teaches.
+ *
+ * Run: deno task capture tcp-knock     (then, in another terminal: deno task tcp-knock)
+ *      deno task capture calc --port 12345
+ * Directly: deno run --allow-run --allow-read tools/capture.ts tcp-knock
+ * Exercises: udp-hello, udp-time, tcp-knock, calc, chat. Needs tshark, and
+ * the right to capture (root, or the wireshark group on Linux).
+ *
+ * @module
+ */
+
+import { FatalError, parseFlags, runMain, UsageError } from "../lib/cli.ts";
+import { LineReader, streamSource } from "../lib/lines.ts";
+import {
+  captureFilter,
+  type ExerciseName,
+  EXERCISES,
+  loopbackInterface,
+} from "./capture_filters.ts";
+
+const NAMES = Object.keys(EXERCISES).join(", ");
+
+const COMMAND = {
+  name: "capture EXERCISE",
+  summary:
+    `Show one exercise's packets on the loopback interface with tshark (EXERCISE: ${NAMES}).`,
+  flags: {
+    port: {
+      kind: "port",
+      placeholder: "P",
+      help: "the port the exercise uses (default: its usual port)",
+    },
+    interface: {
+      kind: "string",
+      placeholder: "IF",
+      default: loopbackInterface(),
+      help: `interface to capture on (default ${loopbackInterface()})`,
+    },
+    count: {
+      kind: "integer",
+      placeholder: "N",
+      min: 1,
+      help: "stop after N packets (default: at Ctrl+C)",
+    },
+  },
+} as const;
+
+/** tshark prints these fields, tab-separated, one packet a line. */
+const FIELDS = [
+  "frame.number",
+  "_ws.col.Source",
+  "_ws.col.Destination",
+  "_ws.col.Protocol",
+  "_ws.col.Info",
+  "tcp.payload",
+  "udp.payload",
+];
+
+async function main(): Promise<number> {
+  const { exercise, flags } = parseCommandLine(Deno.args);
+  const filter = captureFilter(EXERCISES[exercise], flags.port);
+  const tshark = spawnTshark(tsharkArgs(flags.interface, filter, flags.count));
+  console.log(
+    `Capturing '${filter}' on ${flags.interface} (Ctrl+C to stop). ` +
+      `Make traffic in another terminal: ${EXERCISES[exercise].run}`,
+  );
+  // Ctrl+C reaches tshark too; it stops capturing, prints a count and exits.
+  const ignore = () => {};
+  Deno.addSignalListener("SIGINT", ignore);
+  try {
+    for await (const line of new LineReader(streamSource(tshark.stdout))) {
+      for (const out of formatPacket(line.split("\t"))) console.log(out);
+    }
+    const { code } = await tshark.status;
+    if (code !== 0) {
+      throw new FatalError(
+        `tshark could not capture on ${flags.interface} (see its message above; ` +
+          "on Linux capture as root or as a member of the wireshark group)",
+      );
+    }
+    return 0;
+  } finally {
+    Deno.removeSignalListener("SIGINT", ignore);
+  }
+}
+
+/** The exercise name comes first; flags follow (or `--help` alone). */
+function parseCommandLine(args: string[]) {
+  const [first, ...rest] = args;
+  if (first === undefined || first.startsWith("-")) {
+    parseFlags(COMMAND, args); // prints --help, or rejects a bad flag
+    throw new UsageError(`Name an exercise: ${NAMES}`);
+  }
+  if (!Object.hasOwn(EXERCISES, first)) {
+    throw new UsageError(`Unknown exercise "${first}": choose one of ${NAMES}`);
+  }
+  return { exercise: first as ExerciseName, flags: parseFlags(COMMAND, rest) };
+}
+
+/** tshark's command line: line-buffered fields, no name lookups. */
+export function tsharkArgs(
+  iface: string,
+  filter: string,
+  count?: number,
+): string[] {
+  const args = ["-i", iface, "-f", filter, "-l", "-n", "-T", "fields"];
+  args.push("-E", "separator=/t", "-E", "occurrence=f");
+  for (const field of FIELDS) args.push("-e", field);
+  if (count !== undefined) args.push("-c", String(count));
+  return args;
+}
+
+function spawnTshark(args: string[]): Deno.ChildProcess {
+  try {
+    return new Deno.Command("tshark", {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new FatalError(
+        "tshark is not installed (install Wireshark's command-line tool, " +
+          "e.g. sudo apt-get install tshark, or follow docs/wireshark.md in Wireshark itself)",
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * One tshark field line as a person reads it: the packet summary and, when
+ * it carries bytes, their text.
+ *
+ *     4  127.0.0.1 → 127.0.0.1  TCP  50330 → 12002 [PSH, ACK] Seq=1 Ack=1 Len=12
+ *        data: "Knock knock\n"
+ */
+export function formatPacket(fields: string[]): string[] {
+  const [number, source, destination, protocol, info, tcp, udp] = fields;
+  const lines = [
+    `${number.padStart(4)}  ${source} → ${destination}  ${protocol}  ${info}`,
+  ];
+  const payload = tcp || udp;
+  if (payload) lines.push(`      data: ${JSON.stringify(hexToText(payload))}`);
+  return lines;
+}
+
+/** `4b6e6f636b0a` (or `4b:6e:...`) -> `Knock\n`; bad UTF-8 shows as U+FFFD. */
+export function hexToText(hex: string): string {
+  const digits = hex.replace(/[^0-9a-f]/gi, "");
+  const bytes = new Uint8Array(digits.length / 2);
+  for (let i = 0; i < bytes.length; i++) {
+    bytes[i] = parseInt(digits.slice(2 * i, 2 * i + 2), 16);
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+if (import.meta.main) await runMain(main, { ...COMMAND, name: "capture" });
