@@ -84,7 +84,8 @@ export interface LineReaderOptions {
 export class LineReader implements AsyncIterable<string> {
   readonly #source: ByteSource;
   readonly #maxBytes: number;
-  readonly #decoder = new TextDecoder();
+  // ignoreBOM: keep a U+FEFF that starts a line; it is part of the text.
+  readonly #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   #buffer: Uint8Array;
   #start = 0; // first byte not yet returned
   #end = 0; // one past the last byte read
@@ -95,8 +96,24 @@ export class LineReader implements AsyncIterable<string> {
     this.#source = source;
     this.#maxBytes = options.maxBytes ?? MAX_LINE_BYTES;
     this.#buffer = new Uint8Array(
-      Math.min(options.bufferSize ?? 2048, this.#maxBytes + 2),
+      Math.max(1, Math.min(options.bufferSize ?? 2048, this.#maxBytes + 2)),
     );
+  }
+
+  /**
+   * Whether {@linkcode LineReader.readLine} can answer without reading from
+   * the source: a whole line is buffered, or the stream has ended. A server
+   * uses it to answer a batch of lines that arrived together in one write.
+   */
+  hasBufferedLine(): boolean {
+    if (this.#eof) return true;
+    const unscanned = this.#buffer.subarray(
+      this.#start + this.#scanned,
+      this.#end,
+    );
+    if (unscanned.indexOf(LF) >= 0) return true;
+    this.#scanned = this.#end - this.#start;
+    return false;
   }
 
   /** The next line, or `null` at the end of the stream. */
@@ -140,15 +157,17 @@ export class LineReader implements AsyncIterable<string> {
     return line;
   }
 
-  /** Make space after #end: slide the partial line to the front, or grow. */
+  /**
+   * Make space after #end: slide the partial line to the front (so each read
+   * gets all the room there is), and grow when it fills the buffer.
+   */
   #makeRoom(): void {
-    if (this.#end < this.#buffer.length) return;
     if (this.#start > 0) {
       this.#buffer.copyWithin(0, this.#start, this.#end);
       this.#end -= this.#start;
       this.#start = 0;
-      return;
     }
+    if (this.#end < this.#buffer.length) return;
     const size = Math.min(this.#buffer.length * 2, this.#maxBytes + 2);
     const bigger = new Uint8Array(size);
     bigger.set(this.#buffer.subarray(0, this.#end));
@@ -225,7 +244,9 @@ export async function writeAll(
 ): Promise<void> {
   let written = 0;
   while (written < bytes.length) {
-    written += await sink.write(bytes.subarray(written));
+    const n = await sink.write(bytes.subarray(written));
+    if (n === 0) throw new Deno.errors.WriteZero("write accepted no bytes");
+    written += n;
   }
 }
 
@@ -241,4 +262,28 @@ export async function writeAll(
  */
 export function writeLine(sink: ByteSink, text: string): Promise<void> {
   return writeAll(sink, encodeLine(text));
+}
+
+/**
+ * Whether `error` means the connection is gone (the peer reset it or went
+ * away, or it was closed under a pending read or write): the I/O errors
+ * that end one connection, and only that one. Anything else is a bug.
+ *
+ * @example
+ * ```ts
+ * import { isConnectionLost } from "./lines.ts";
+ * console.assert(isConnectionLost(new Deno.errors.ConnectionReset("reset")));
+ * console.assert(!isConnectionLost(new TypeError("a bug")));
+ * ```
+ */
+export function isConnectionLost(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.WriteZero ||
+    error instanceof Deno.errors.TimedOut ||
+    error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted;
 }

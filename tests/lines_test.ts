@@ -1,0 +1,341 @@
+/**
+ * Line framing (lib/lines.ts) in memory: however the bytes of a stream are
+ * cut into reads, the same lines come out; a line over the limit is an error
+ * the caller can answer, and never grows the buffer past the limit; every
+ * byte given to writeAll is written, in order. Plus one real socket, to show
+ * what a reset looks like to a reader.
+ */
+
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  type ByteSink,
+  type ByteSource,
+  encodeLine,
+  isConnectionLost,
+  LineReader,
+  LineTooLongError,
+  MAX_LINE_BYTES,
+  streamSource,
+  writeAll,
+  writeLine,
+} from "../lib/lines.ts";
+
+const encoder = new TextEncoder();
+
+/** A source that hands out `chunks` one read each (split further if `p` is smaller). */
+function chunkSource(chunks: Uint8Array[]): ByteSource & { bytesRead: number } {
+  const queue = chunks.map((c) => c.slice());
+  return {
+    bytesRead: 0,
+    read(p: Uint8Array): Promise<number | null> {
+      while (queue.length > 0 && queue[0].length === 0) queue.shift();
+      const chunk = queue[0];
+      if (!chunk) return Promise.resolve(null);
+      const n = Math.min(p.length, chunk.length);
+      p.set(chunk.subarray(0, n));
+      queue[0] = chunk.subarray(n);
+      this.bytesRead += n;
+      return Promise.resolve(n);
+    },
+  };
+}
+
+/** `bytes` cut at the given offsets. */
+function cut(bytes: Uint8Array, offsets: number[]): Uint8Array[] {
+  const points = [0, ...offsets.toSorted((a, b) => a - b), bytes.length];
+  return points.slice(1).map((end, i) => bytes.subarray(points[i], end));
+}
+
+async function readAll(
+  chunks: Uint8Array[],
+  options?: { maxBytes?: number; bufferSize?: number },
+): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const line of new LineReader(chunkSource(chunks), options)) {
+    lines.push(line);
+  }
+  return lines;
+}
+
+/** The lines of a whole stream, by the contract's definition. */
+function specLines(text: string): string[] {
+  const parts = text.split("\n");
+  if (parts.at(-1) === "") parts.pop(); // a final '\n' ends the last line
+  return parts.map((line) => line.replace(/\r$/, ""));
+}
+
+// Mid-UTF-8 (2-, 3- and 4-byte characters), CRLF, an empty line, a lone \r
+// inside a line, and a last line without '\n'.
+const SAMPLE = "12 + 13\r\nq\n\né€😀 x\r\na\rb\r\n\r\nlast";
+const SAMPLE_LINES = ["12 + 13", "q", "", "é€😀 x", "a\rb", "", "last"];
+
+Deno.test("LineReader turns any cutting of a stream into the same lines", async (t) => {
+  const bytes = encoder.encode(SAMPLE);
+
+  await t.step("in one read", async () => {
+    assert.deepEqual(await readAll([bytes]), SAMPLE_LINES);
+  });
+
+  await t.step(
+    "cut at every byte offset (mid-UTF-8, \\r at a chunk end)",
+    async () => {
+      for (let i = 0; i <= bytes.length; i++) {
+        assert.deepEqual(
+          await readAll(cut(bytes, [i])),
+          SAMPLE_LINES,
+          `cut at ${i}`,
+        );
+      }
+    },
+  );
+
+  await t.step("cut at every pair of offsets", async () => {
+    for (let i = 0; i <= bytes.length; i++) {
+      for (let j = i; j <= bytes.length; j++) {
+        assert.deepEqual(
+          await readAll(cut(bytes, [i, j])),
+          SAMPLE_LINES,
+          `cut at ${i}, ${j}`,
+        );
+      }
+    }
+  });
+
+  await t.step("one byte per read", async () => {
+    const chunks = [...bytes].map((b) => Uint8Array.of(b));
+    assert.deepEqual(await readAll(chunks), SAMPLE_LINES);
+  });
+
+  await t.step("through a 1-byte buffer that has to grow", async () => {
+    assert.deepEqual(await readAll([bytes], { bufferSize: 1 }), SAMPLE_LINES);
+  });
+
+  await t.step("a property: random cuttings of random text", async () => {
+    const text = fc.string({
+      unit: fc.constantFrom("a", "é", "😀", "\r", "\n", " "),
+    });
+    await fc.assert(
+      fc.asyncProperty(text, fc.array(fc.nat()), async (s, rawCuts) => {
+        const whole = encoder.encode(s);
+        const offsets = rawCuts.map((n) => n % (whole.length + 1));
+        const got = await readAll(cut(whole, offsets), { bufferSize: 4 });
+        assert.deepEqual(got, specLines(s));
+      }),
+    );
+  });
+});
+
+Deno.test("LineReader edge cases of one line", async (t) => {
+  const table: [name: string, input: string, lines: string[]][] = [
+    ["empty stream", "", []],
+    ["one empty line", "\n", [""]],
+    ["a CRLF alone is an empty line", "\r\n", [""]],
+    ["empty lines in a row", "\n\n\r\n\n", ["", "", "", ""]],
+    ["last line without \\n", "a\nb", ["a", "b"]],
+    ["last line ending in \\r at the end of the stream", "a\r", ["a"]],
+    ["only the \\r just before \\n is dropped", "a\r\r\n", ["a\r"]],
+    ["a \\r inside a line stays", "a\rb\n", ["a\rb"]],
+    ["a U+FEFF that starts a line is kept", "\uFEFFab\n\uFEFFcd\n", [
+      "\uFEFFab",
+      "\uFEFFcd",
+    ]],
+    ["spaces are kept", "  12 + 13  \n", ["  12 + 13  "]],
+  ];
+  for (const [name, input, lines] of table) {
+    await t.step(name, async () => {
+      assert.deepEqual(await readAll([encoder.encode(input)]), lines);
+    });
+  }
+
+  await t.step(
+    "invalid UTF-8 becomes U+FFFD, the line still ends at \\n",
+    async () => {
+      const bytes = Uint8Array.of(0x31, 0xff, 0x32, 0xc3, 0x0a, 0x61, 0x0a);
+      assert.deepEqual(await readAll([bytes]), ["1\uFFFD2\uFFFD", "a"]);
+    },
+  );
+});
+
+Deno.test("LineReader line length limit", async (t) => {
+  const max = 8;
+  const ok = "x".repeat(max);
+  const over = "x".repeat(max + 1);
+  const table: [name: string, input: string, lines: string[] | "too long"][] = [
+    ["exactly the limit", `${ok}\n`, [ok]],
+    ["exactly the limit with \\r\\n", `${ok}\r\n`, [ok]],
+    ["exactly the limit at the end of the stream", ok, [ok]],
+    ["exactly the limit, \\r, end of stream", `${ok}\r`, [ok]],
+    ["one over", `${over}\n`, "too long"],
+    ["one over with \\r\\n", `${over}\r\n`, "too long"],
+    ["one over at the end of the stream", over, "too long"],
+    ["the limit plus a \\r that is not a line end", `${ok}\rx\n`, "too long"],
+    ["far over", `${"x".repeat(100)}\n`, "too long"],
+  ];
+  for (const [name, input, expected] of table) {
+    await t.step(name, async () => {
+      const bytes = encoder.encode(input);
+      for (let i = 0; i <= bytes.length; i++) {
+        const reading = readAll(cut(bytes, [i]), {
+          maxBytes: max,
+          bufferSize: 2,
+        });
+        if (expected === "too long") {
+          await assert.rejects(reading, LineTooLongError, `cut at ${i}`);
+        } else {
+          assert.deepEqual(await reading, expected, `cut at ${i}`);
+        }
+      }
+    });
+  }
+
+  await t.step("the default limit is the contract's 1024 bytes", async () => {
+    assert.equal(MAX_LINE_BYTES, 1024);
+    const fits = "é".repeat(512); // 1024 bytes, 512 characters
+    assert.deepEqual(await readAll([encoder.encode(`${fits}\r\n`)]), [fits]);
+    await assert.rejects(
+      readAll([encoder.encode(`${fits}x\n`)]),
+      (error: unknown) =>
+        error instanceof LineTooLongError && error.limit === 1024,
+    );
+  });
+
+  await t.step(
+    "lines before a long one come out first, then the error",
+    async () => {
+      const reader = new LineReader(
+        chunkSource([encoder.encode(`a\nb\n${over}\nc\n`)]),
+        {
+          maxBytes: max,
+        },
+      );
+      assert.equal(await reader.readLine(), "a");
+      assert.equal(await reader.readLine(), "b");
+      await assert.rejects(reader.readLine(), LineTooLongError);
+    },
+  );
+
+  await t.step(
+    "an endless line is refused after at most limit + 2 bytes",
+    async () => {
+      const endless = {
+        bytesRead: 0,
+        read(p: Uint8Array): Promise<number> {
+          p.fill(0x78);
+          this.bytesRead += p.length;
+          return Promise.resolve(p.length);
+        },
+      };
+      const reader = new LineReader(endless, { maxBytes: 1024 });
+      await assert.rejects(reader.readLine(), LineTooLongError);
+      assert.ok(
+        endless.bytesRead <= 1024 + 2,
+        `read ${endless.bytesRead} bytes`,
+      );
+    },
+  );
+});
+
+Deno.test("LineReader.hasBufferedLine() tells whether readLine() has to wait", async () => {
+  const reader = new LineReader(
+    chunkSource([encoder.encode("a\nb\nc"), encoder.encode("\n")]),
+  );
+  assert.equal(reader.hasBufferedLine(), false); // nothing read yet
+  assert.equal(await reader.readLine(), "a");
+  assert.equal(reader.hasBufferedLine(), true); // "b\n" came in the same read
+  assert.equal(await reader.readLine(), "b");
+  assert.equal(reader.hasBufferedLine(), false); // "c" is not a whole line yet
+  assert.equal(await reader.readLine(), "c");
+  assert.equal(await reader.readLine(), null);
+  assert.equal(reader.hasBufferedLine(), true); // the end: readLine() answers at once
+});
+
+Deno.test("streamSource feeds a LineReader from a ReadableStream", async () => {
+  const stream = new Blob(["12 + ", "13\r\n€", "\nq"]).stream();
+  const reader = new LineReader(streamSource(stream), { bufferSize: 3 });
+  const lines = [];
+  for await (const line of reader) lines.push(line);
+  assert.deepEqual(lines, ["12 + 13", "€", "q"]);
+});
+
+/** A sink that takes a chosen number of bytes per write (at least one). */
+function partialSink(counts: number[]): ByteSink & { bytes: number[] } {
+  let call = 0;
+  return {
+    bytes: [],
+    write(p: Uint8Array): Promise<number> {
+      const n = Math.max(
+        1,
+        Math.min(p.length, counts[call++ % counts.length] ?? 1),
+      );
+      this.bytes.push(...p.subarray(0, n));
+      return Promise.resolve(n);
+    },
+  };
+}
+
+Deno.test("writeAll writes every byte, in order, whatever write accepts", async (t) => {
+  await t.step("one byte per write", async () => {
+    const sink = partialSink([1]);
+    await writeAll(sink, encodeLine("Who's there?"));
+    assert.equal(
+      new TextDecoder().decode(Uint8Array.from(sink.bytes)),
+      "Who's there?\n",
+    );
+  });
+
+  await t.step("a property: random partial writes", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1 }),
+        async (bytes, counts) => {
+          const sink = partialSink(counts);
+          await writeAll(sink, bytes);
+          assert.deepEqual(sink.bytes, [...bytes]);
+        },
+      ),
+    );
+  });
+
+  await t.step(
+    "a write that accepts nothing is an error, not a busy loop",
+    async () => {
+      const stuck = { write: () => Promise.resolve(0) };
+      await assert.rejects(
+        writeAll(stuck, encodeLine("x")),
+        Deno.errors.WriteZero,
+      );
+    },
+  );
+
+  await t.step("writeLine adds the \\n and encodes UTF-8", async () => {
+    const sink = partialSink([2]);
+    await writeLine(sink, "Hello Zoë");
+    assert.deepEqual(sink.bytes, [...encoder.encode("Hello Zoë\n")]);
+  });
+});
+
+Deno.test("writing to a peer that is gone is a lost connection, not a bug", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  using client = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  const accepted = await listener.accept();
+  accepted.close();
+  const reader = new LineReader(client);
+  assert.equal(await reader.readLine(), null); // the peer's close: end of stream
+  // The first write may still be accepted; the peer's kernel answers it with
+  // a reset, and a write after that fails.
+  let error: unknown;
+  for (let i = 0; i < 100 && error === undefined; i++) {
+    await writeLine(client, "12 + 13").catch((e: unknown) => error = e);
+  }
+  assert.ok(isConnectionLost(error), `got ${error}`);
+  assert.ok(isConnectionLost(new Deno.errors.ConnectionReset("reset")));
+  assert.ok(isConnectionLost(new Deno.errors.BadResource("closed")));
+  assert.ok(isConnectionLost(new Deno.errors.Interrupted("closed")));
+  assert.ok(!isConnectionLost(new TypeError("a bug")));
+  assert.ok(!isConnectionLost(new LineTooLongError(1024)));
+});
