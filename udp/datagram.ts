@@ -1,0 +1,223 @@
+/**
+ * What the UDP exercises share: finding the server's numeric address,
+ * opening a client socket, keeping only the answers that come from the
+ * server, and printing text that came from the network without letting it
+ * move the cursor or recolour the terminal.
+ *
+ * Not a script: udp/hello_*.ts and udp/time_*.ts import it.
+ *
+ * @module
+ */
+
+import { lookup } from "node:dns/promises";
+import { FatalError } from "../lib/cli.ts";
+import { formatAddr, isLookupFailure, listenUdp } from "../lib/net.ts";
+
+/** Characters of a message that a server or client prints at most. */
+export const MAX_SHOWN_CHARS = 60;
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The datagram as text, or `null` when its bytes are not valid UTF-8. */
+export function decodeUtf8(data: Uint8Array): string | null {
+  try {
+    return utf8.decode(data);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `text` with every control or invisible character written as an escape
+ * (`\n`, `\x1b`, `\u{202e}`), so that printing it cannot act on a terminal.
+ */
+export function escapeText(text: string): string {
+  return text.replace(
+    /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}\\]/gu,
+    (c) => {
+      const named: Record<string, string> = {
+        "\n": "\\n",
+        "\r": "\\r",
+        "\t": "\\t",
+        "\\": "\\\\",
+      };
+      const code = c.codePointAt(0)!;
+      return named[c] ??
+        (code < 0x100
+          ? `\\x${code.toString(16).padStart(2, "0")}`
+          : `\\u{${code.toString(16)}}`);
+    },
+  );
+}
+
+/**
+ * A received datagram as a server or client prints it: quoted and escaped,
+ * cut after {@linkcode MAX_SHOWN_CHARS} characters, or `(N bytes, not UTF-8)`.
+ *
+ *     "SEND_DATE\n"        "AAAAAAAA…" (65507 bytes)        (3 bytes, not UTF-8)
+ */
+export function showDatagram(data: Uint8Array): string {
+  const text = decodeUtf8(data);
+  if (text === null) return `(${data.length} bytes, not UTF-8)`;
+  const chars = [...text];
+  if (chars.length <= MAX_SHOWN_CHARS) return `"${escapeText(text)}"`;
+  const start = chars.slice(0, MAX_SHOWN_CHARS).join("");
+  return `"${escapeText(start)}…" (${data.length} bytes)`;
+}
+
+/**
+ * The server's numeric address. A client needs it to tell the server's
+ * answers from datagrams anybody else sends to its port, since the answers
+ * come from a number (`127.0.0.1`), never from a name (`localhost`).
+ */
+export async function lookupServer(
+  host: string,
+  port: number,
+): Promise<Deno.NetAddr> {
+  try {
+    const { address } = await lookup(host);
+    return { transport: "udp", hostname: address, port };
+  } catch (error) {
+    if (!isLookupFailure(error)) throw error;
+    throw new FatalError(
+      `Cannot send to ${host}:${port}: host not found (check --host)`,
+    );
+  }
+}
+
+/**
+ * A client's socket: every interface (`0.0.0.0`, or `::` for an IPv6
+ * server) and port 0, so the system picks a free port and the answer can
+ * come back over whichever network leads to the server.
+ */
+export function openClientSocket(server: Deno.NetAddr): Deno.DatagramConn {
+  return listenUdp(server.hostname.includes(":") ? "::" : "0.0.0.0", 0);
+}
+
+/** Whether `addr` is `expected` (an IPv4 address may arrive as `::ffff:a.b.c.d`). */
+export function sameAddr(addr: Deno.Addr, expected: Deno.NetAddr): boolean {
+  return addr.transport === "udp" && addr.port === expected.port &&
+    canonicalHost(addr.hostname) === canonicalHost(expected.hostname);
+}
+
+function canonicalHost(host: string): string {
+  if (!host.includes(":")) return host;
+  let v6: string;
+  try {
+    v6 = new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  } catch {
+    return host.toLowerCase(); // e.g. a zone id (fe80::1%eth0)
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
+  if (!mapped) return v6;
+  const [hi, lo] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
+  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join(".");
+}
+
+/** `receive()` failed because the socket was closed (by us): stop reading. */
+export function isClosedError(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted;
+}
+
+/** At most this many answers wait in an {@linkcode Inbox}; older ones go. */
+const MAX_QUEUED = 64;
+
+/**
+ * The datagrams that reach a client socket from its server, queued until
+ * asked for with a timeout. Datagrams from any other address are reported
+ * to `onOther` and dropped. Close the socket, then await `done`.
+ */
+export class Inbox {
+  readonly #socket: Deno.DatagramConn;
+  readonly #server: Deno.NetAddr;
+  readonly #onOther: (from: Deno.Addr) => void;
+  readonly #queue: Uint8Array[] = [];
+  #wake?: () => void;
+  #closed = false;
+  /** Resolves once the socket is closed and reading has stopped. */
+  readonly done: Promise<void>;
+
+  constructor(
+    socket: Deno.DatagramConn,
+    server: Deno.NetAddr,
+    onOther: (from: Deno.Addr) => void = () => {},
+  ) {
+    this.#socket = socket;
+    this.#server = server;
+    this.#onOther = onOther;
+    this.done = this.#read();
+  }
+
+  async #read(): Promise<void> {
+    while (!this.#closed) {
+      try {
+        const [data, from] = await this.#socket.receive();
+        if (!sameAddr(from, this.#server)) {
+          this.#onOther(from);
+          continue;
+        }
+        if (this.#queue.push(data) > MAX_QUEUED) this.#queue.shift();
+      } catch (error) {
+        // Windows reports an earlier datagram that reached a closed port
+        // as a receive error (connection reset): not the end of the socket.
+        if (isClosedError(error)) this.#closed = true;
+      }
+      this.#wake?.();
+    }
+  }
+
+  /** Forget answers that arrived late, before a new request is sent. */
+  clear(): void {
+    this.#queue.length = 0;
+  }
+
+  /**
+   * The next datagram from the server, or `null` when none came within
+   * `timeoutMs`, `signal` was aborted, or the socket is closed.
+   */
+  async next(
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array | null> {
+    const started = Date.now();
+    while (this.#queue.length === 0 && !this.#closed && !signal?.aborted) {
+      const left = timeoutMs - (Date.now() - started);
+      if (left <= 0) return null;
+      await this.#wait(left, signal);
+    }
+    if (signal?.aborted) return null;
+    return this.#queue.shift() ?? null;
+  }
+
+  /** Until a datagram is read, the time is up, or `signal` is aborted. */
+  #wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", finish);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      signal?.addEventListener("abort", finish);
+      this.#wake = finish;
+    });
+  }
+}
+
+/** The address a datagram came from, as a log line shows it. */
+export function addrText(addr: Deno.Addr): string {
+  return "hostname" in addr ? formatAddr(addr) : String(addr);
+}
+
+/** The {@linkcode FatalError} for a datagram that could not be sent. */
+export function sendFailure(error: unknown, to: Deno.NetAddr): FatalError {
+  const reason = (error as Error).message.replace(/\s*\(os error \d+\)$/, "");
+  const hint = /too long/i.test(reason)
+    ? "a datagram holds at most 65507 bytes"
+    : "check --host and the network";
+  return new FatalError(
+    `Cannot send to ${formatAddr(to)}: ${reason.toLowerCase()} (${hint})`,
+  );
+}

@@ -1,0 +1,291 @@
+/**
+ * UDP date/time client (lab part 1, Q3): asks the time server for the date
+ * or the time, prints each answer, waits a random 1-2 s, and asks again,
+ * until --count requests, Ctrl+C, or a line `q` on stdin.
+ *
+ * Run:  deno run --allow-net --unstable-net udp/time_client.ts   (or: deno task udp-time-client)
+ * It needs the server running (deno task udp-time-server), or run both with
+ * deno task udp-time. Try: deno task udp-time-client --count 3 --request send_time
+ *
+ *     C: SEND_TIME    S: 09:26:53
+ *     C: SEND_DATE    (lost: no answer within --timeout)
+ *     C: SEND_DATE    S: 2025-03-14       (the same request, sent again)
+ *
+ * UDP may lose a request or its answer, so a request unanswered within
+ * --timeout is sent again, at most 3 times in all; then it is reported and
+ * the loop goes on. Exit code: 1 when no request was ever answered (the
+ * server is not running, or unreachable), else 0, also after Ctrl+C.
+ * The end of stdin does not stop the client, so it also runs with no terminal.
+ *
+ * @module
+ */
+
+import {
+  clientFlags,
+  FatalError,
+  parseFlags,
+  runMain,
+  UsageError,
+} from "../lib/cli.ts";
+import { LineReader, streamSource } from "../lib/lines.ts";
+import { formatAddr, onShutdown } from "../lib/net.ts";
+import {
+  addrText,
+  decodeUtf8,
+  escapeText,
+  Inbox,
+  lookupServer,
+  MAX_SHOWN_CHARS,
+  openClientSocket,
+  sendFailure,
+  showDatagram,
+} from "./datagram.ts";
+
+/** The two requests the server understands. */
+export const REQUESTS = ["SEND_DATE", "SEND_TIME"] as const;
+
+/** Tries per request: the first one and 2 more. */
+export const ATTEMPTS = 3;
+
+const COMMAND = {
+  name: "udp-time-client",
+  summary: "UDP date/time client: asks for the date or time again and again.",
+  flags: {
+    ...clientFlags(12001),
+    request: {
+      kind: "string",
+      placeholder: "R",
+      choices: REQUESTS,
+      help:
+        "always send R (SEND_DATE or SEND_TIME); default: either, at random",
+    },
+    count: {
+      kind: "integer",
+      placeholder: "N",
+      min: 1,
+      help: "stop after N requests (default: Ctrl+C, or q and Enter)",
+    },
+    "min-delay": {
+      kind: "number",
+      placeholder: "S",
+      default: 1,
+      max: 3600,
+      help: "shortest wait between requests, in seconds (default 1)",
+    },
+    "max-delay": {
+      kind: "number",
+      placeholder: "S",
+      default: 2,
+      max: 3600,
+      help: "longest wait between requests, in seconds (default 2)",
+    },
+    timeout: {
+      kind: "number",
+      placeholder: "S",
+      default: 1,
+      min: 0.01,
+      max: 3600,
+      help: `seconds to wait for each answer before sending again (default 1)`,
+    },
+  },
+} as const;
+
+/** What to ask, how often, and how long to wait (times in seconds). */
+export interface TimeClientOptions {
+  host: string;
+  port: number;
+  /** Always this request; default: a random one each time. */
+  request?: typeof REQUESTS[number];
+  /** Stop after this many requests; default: only `q` or the signal stops. */
+  count?: number;
+  minDelay: number;
+  maxDelay: number;
+  /** Wait for one answer before sending the request again. */
+  timeout: number;
+}
+
+/** What the client takes from the world; tests replace it. */
+export interface TimeClientDeps {
+  /** A number in [0, 1) (default `Math.random`): picks requests and delays. */
+  random?: () => number;
+  /** Wait `ms` between requests, or less if `signal` is aborted. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Lines the person types: `q` stops the client; their end does not. */
+  input?: AsyncIterable<string>;
+  /** Aborted on Ctrl+C: the client stops at once. */
+  signal?: AbortSignal;
+  /** Each line of output (default `console.log`). */
+  log?: (line: string) => void;
+}
+
+/** How a run went. */
+export interface TimeClientSummary {
+  /** Requests sent (retries not counted). */
+  requests: number;
+  answered: number;
+  /** Given up after {@linkcode ATTEMPTS} tries. */
+  unanswered: number;
+}
+
+/**
+ * Ask, print, wait, ask again, until `count`, `q` or `signal`. Throws
+ * {@linkcode FatalError} when requests went unanswered and none was answered.
+ */
+export async function runTimeClient(
+  options: TimeClientOptions,
+  deps: TimeClientDeps = {},
+): Promise<TimeClientSummary> {
+  const log = deps.log ?? console.log;
+  const random = deps.random ?? Math.random;
+  const stop = new AbortController();
+  const quit = () => stop.abort();
+  if (deps.signal?.aborted) quit();
+  deps.signal?.addEventListener("abort", quit);
+  if (deps.input) void quitOnQ(deps.input, quit);
+
+  const server = await lookupServer(options.host, options.port);
+  const socket = openClientSocket(server);
+  const inbox = new Inbox(socket, server, (other) => {
+    log(`Ignored a datagram from ${addrText(other)}`);
+  });
+  log(
+    `Asking ${formatAddr(server)} from ${
+      formatAddr(socket.addr as Deno.NetAddr)
+    }` +
+      " (Ctrl+C, or q and Enter, stops)",
+  );
+  const summary = { requests: 0, answered: 0, unanswered: 0 };
+  try {
+    while (summary.requests !== options.count && !stop.signal.aborted) {
+      if (summary.requests > 0) {
+        const seconds = options.minDelay +
+          random() * (options.maxDelay - options.minDelay);
+        await (deps.sleep ?? sleep)(seconds * 1000, stop.signal);
+        if (stop.signal.aborted) break;
+      }
+      const request = options.request ?? REQUESTS[random() < 0.5 ? 0 : 1];
+      summary.requests++;
+      const answer = await ask(request, {
+        socket,
+        inbox,
+        server,
+        log,
+        options,
+        signal: stop.signal,
+      });
+      if (stop.signal.aborted) break;
+      if (answer === null) summary.unanswered++;
+      else summary.answered++;
+      log(`${request} -> ${answer ?? `(no answer after ${ATTEMPTS} tries)`}`);
+    }
+  } finally {
+    deps.signal?.removeEventListener("abort", quit);
+    socket.close();
+    await inbox.done;
+  }
+  log(`Stopped: ${summary.requests} requests, ${summary.answered} answered`);
+  if (summary.unanswered > 0 && summary.answered === 0) {
+    const where = formatAddr(server);
+    throw new FatalError(
+      `No answer from ${where} to any of ${summary.unanswered} requests, each sent ${ATTEMPTS} times (is the server running?)`,
+    );
+  }
+  return summary;
+}
+
+interface Exchange {
+  socket: Deno.DatagramConn;
+  inbox: Inbox;
+  server: Deno.NetAddr;
+  log: (line: string) => void;
+  options: TimeClientOptions;
+  signal: AbortSignal;
+}
+
+/**
+ * Send `request` and wait for its answer, up to {@linkcode ATTEMPTS} times.
+ * The answer as printable text, or `null` when none came (or on stop).
+ */
+async function ask(
+  request: string,
+  exchange: Exchange,
+): Promise<string | null> {
+  const { socket, inbox, server, log, options, signal } = exchange;
+  const datagram = new TextEncoder().encode(request);
+  inbox.clear(); // a late answer to an earlier request is not this one's
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    if (attempt > 1) {
+      log(
+        `${request}: no answer within ${options.timeout} s, sending it again (try ${attempt} of ${ATTEMPTS})`,
+      );
+    }
+    try {
+      await socket.send(datagram, server);
+    } catch (error) {
+      throw sendFailure(error, server);
+    }
+    const answer = await inbox.next(options.timeout * 1000, signal);
+    if (answer !== null) return showAnswer(answer);
+    if (signal.aborted) return null;
+  }
+  return null;
+}
+
+/** The answer as sent, unless it holds what a terminal must not print raw. */
+function showAnswer(data: Uint8Array): string {
+  const text = decodeUtf8(data);
+  if (text === null || text.length > MAX_SHOWN_CHARS) return showDatagram(data);
+  return escapeText(text);
+}
+
+/** Call `quit` when a line is `q`; the end of the lines changes nothing. */
+async function quitOnQ(lines: AsyncIterable<string>, quit: () => void) {
+  try {
+    for await (const line of lines) {
+      if (line.trim().toLowerCase() === "q") return quit();
+    }
+  } catch {
+    // unreadable stdin (a huge line): stop watching it; Ctrl+C still works
+  }
+}
+
+/** Resolve after `ms`, or as soon as `signal` is aborted. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+    if (signal.aborted) done();
+  });
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(COMMAND);
+  if (flags["min-delay"] > flags["max-delay"]) {
+    throw new UsageError(
+      `--min-delay (${flags["min-delay"]}) must not be more than --max-delay (${
+        flags["max-delay"]
+      })`,
+    );
+  }
+  const stop = new AbortController();
+  onShutdown(() => stop.abort()); // Ctrl+C: finish cleanly, exit 0
+  await runTimeClient({
+    host: flags.host,
+    port: flags.port,
+    request: flags.request as TimeClientOptions["request"],
+    count: flags.count,
+    minDelay: flags["min-delay"],
+    maxDelay: flags["max-delay"],
+    timeout: flags.timeout,
+  }, {
+    signal: stop.signal,
+    input: new LineReader(streamSource(Deno.stdin.readable)),
+  });
+}
+
+if (import.meta.main) await runMain(main, COMMAND);
