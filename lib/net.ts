@@ -152,10 +152,13 @@ export function connectFailure(
   return error;
 }
 
-/** Deno reports an unknown host as a plain Error from getaddrinfo. */
+/**
+ * Deno reports an unknown host as a plain Error from getaddrinfo;
+ * `node:dns` as `getaddrinfo ENOTFOUND host` (or `EAI_AGAIN` without DNS).
+ */
 export function isLookupFailure(error: unknown): boolean {
   return error instanceof Error &&
-    /failed to lookup address|Name or service not known|No address associated/i
+    /failed to lookup address|Name or service not known|No address associated|getaddrinfo (ENOTFOUND|EAI_AGAIN|EAI_FAIL|ENODATA)/i
       .test(error.message);
 }
 
