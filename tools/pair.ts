@@ -60,7 +60,11 @@ async function main(): Promise<number> {
       stderr: "inherit",
     }).spawn();
     const { code } = await client.status;
-    server.kill("SIGTERM");
+    try {
+      server.kill("SIGTERM");
+    } catch {
+      // already stopped: Ctrl+C reached the server too
+    }
     await server.status;
     await serverDone;
     return code;
