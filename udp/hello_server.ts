@@ -55,7 +55,7 @@ export function startHelloServer(options: HelloServerOptions): HelloServer {
   // Binding takes the port: from now on the system keeps the datagrams sent
   // to it until we receive them (or its buffer is full, and they are lost).
   const socket = listenUdp(options.hostname, options.port);
-  const served = serve(
+  const served = serveHello(
     socket,
     options.log ?? console.log,
     options.warn ?? console.error,
@@ -73,9 +73,12 @@ export function startHelloServer(options: HelloServerOptions): HelloServer {
   };
 }
 
-/** Receive a datagram, print it, answer its sender; again, until closed. */
-async function serve(
-  socket: Deno.DatagramConn,
+/**
+ * Receive a datagram, print it, answer its sender; again, until the socket
+ * is closed. A receive or send error is printed and the loop goes on.
+ */
+export async function serveHello(
+  socket: Pick<Deno.DatagramConn, "receive" | "send">,
   log: (line: string) => void,
   warn: (line: string) => void,
 ): Promise<void> {

@@ -79,7 +79,7 @@ export interface TimeServer extends AsyncDisposable {
 /** Bind the socket and answer every request until {@linkcode TimeServer.close}. */
 export function startTimeServer(options: TimeServerOptions): TimeServer {
   const socket = listenUdp(options.hostname, options.port);
-  const served = serve(socket, {
+  const served = serveTime(socket, {
     now: options.now ?? LOCAL_CLOCK,
     log: options.log ?? console.log,
     warn: options.warn ?? console.error,
@@ -97,12 +97,16 @@ export function startTimeServer(options: TimeServerOptions): TimeServer {
   };
 }
 
+/** What {@linkcode serveTime} needs of a socket (tests pass a fake one). */
+export type DatagramSocket = Pick<Deno.DatagramConn, "receive" | "send">;
+
 /**
  * The endless loop: receive a request, print it, answer its sender. A
- * receive or send error is printed and the loop goes on; only close() ends it.
+ * receive or send error is printed and the loop goes on; it ends only when
+ * the socket is closed.
  */
-async function serve(
-  socket: Deno.DatagramConn,
+export async function serveTime(
+  socket: DatagramSocket,
   { now, log, warn }: Required<Pick<TimeServerOptions, "now" | "log" | "warn">>,
 ): Promise<void> {
   const encoder = new TextEncoder();

@@ -1,0 +1,179 @@
+/**
+ * Helpers for the UDP tests: a test socket that remembers who sent each
+ * datagram and waits for the next one with a deadline, a fake server whose
+ * behaviour a test scripts, a UDP port with nothing bound, and the server a
+ * protocol test judges (ours, or one named by `UDP_*_ADDR`).
+ *
+ * @module
+ */
+
+import { lookupServer } from "../udp/datagram.ts";
+import { externalTarget } from "./support.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** One received datagram and its sender. */
+export interface Received {
+  data: Uint8Array;
+  /** `data` decoded (invalid UTF-8 as U+FFFD). */
+  text: string;
+  from: Deno.NetAddr;
+}
+
+/**
+ * A UDP socket on 127.0.0.1 (or ::1) port 0 whose datagrams queue up until
+ * {@linkcode TestSocket.receive} takes them. Dispose it (`await using`).
+ */
+export class TestSocket implements AsyncDisposable {
+  readonly conn: Deno.DatagramConn;
+  readonly #queue: Received[] = [];
+  #wake?: () => void;
+  #closed = false;
+  readonly #reading: Promise<void>;
+
+  constructor(hostname = "127.0.0.1") {
+    this.conn = Deno.listenDatagram({ hostname, port: 0, transport: "udp" });
+    this.#reading = this.#read();
+  }
+
+  /** The address datagrams to this socket go to. */
+  get addr(): Deno.NetAddr {
+    return this.conn.addr as Deno.NetAddr;
+  }
+
+  async #read(): Promise<void> {
+    while (true) {
+      try {
+        const [data, from] = await this.conn.receive();
+        this.#queue.push({
+          data,
+          text: decoder.decode(data),
+          from: from as Deno.NetAddr,
+        });
+      } catch {
+        this.#closed = true;
+        return;
+      } finally {
+        this.#wake?.();
+      }
+    }
+  }
+
+  /** Send text or bytes to `to`. */
+  async send(data: string | Uint8Array, to: Deno.NetAddr): Promise<void> {
+    await this.conn.send(
+      typeof data === "string" ? encoder.encode(data) : data,
+      to,
+    );
+  }
+
+  /** The next datagram; fails the test if none comes within `timeoutMs`. */
+  async receive(timeoutMs = 3000): Promise<Received> {
+    const got = await this.#next(timeoutMs);
+    if (!got) throw new Error(`no datagram within ${timeoutMs} ms`);
+    return got;
+  }
+
+  /** Send `data` to `to` and return the next datagram received. */
+  async ask(
+    data: string | Uint8Array,
+    to: Deno.NetAddr,
+    timeoutMs = 3000,
+  ): Promise<Received> {
+    await this.send(data, to);
+    return await this.receive(timeoutMs);
+  }
+
+  /** The next datagram, or `undefined` after `timeoutMs` or on close. */
+  async #next(timeoutMs: number): Promise<Received | undefined> {
+    if (this.#queue.length === 0 && !this.#closed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeoutMs);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#wake = done;
+      });
+      this.#wake = undefined;
+    }
+    return this.#queue.shift();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.conn.close();
+    await this.#reading;
+  }
+}
+
+/** What a fake server does with one datagram: `reply` answers its sender. */
+export type FakeHandler = (
+  received: Received,
+  reply: (answer: string | Uint8Array) => Promise<void>,
+) => void | Promise<void>;
+
+/**
+ * A server a test scripts (drop, answer late, answer from elsewhere): every
+ * datagram is recorded in `received`, then passed to `handler`.
+ */
+export class FakeServer implements AsyncDisposable {
+  readonly socket = new TestSocket();
+  readonly received: Received[] = [];
+  readonly #serving: Promise<void>;
+
+  constructor(handler: FakeHandler) {
+    this.#serving = this.#serve(handler);
+  }
+
+  get addr(): Deno.NetAddr {
+    return this.socket.addr;
+  }
+
+  async #serve(handler: FakeHandler): Promise<void> {
+    while (true) {
+      let got: Received;
+      try {
+        got = await this.socket.receive(60_000);
+      } catch {
+        return; // closed (or idle for a minute)
+      }
+      this.received.push(got);
+      await handler(got, (answer) => this.socket.send(answer, got.from));
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.socket[Symbol.asyncDispose]();
+    await this.#serving;
+  }
+}
+
+/** A UDP port of 127.0.0.1 with nothing bound to it at this moment. */
+export function freeUdpPort(): number {
+  const socket = Deno.listenDatagram({
+    hostname: "127.0.0.1",
+    port: 0,
+    transport: "udp",
+  });
+  const { port } = socket.addr as Deno.NetAddr;
+  socket.close();
+  return port;
+}
+
+/**
+ * The server named by environment variable `name` (e.g. `UDP_TIME_ADDR`),
+ * resolved to its numeric address, or `undefined` to test our own.
+ */
+export async function externalUdpTarget(
+  name: string,
+): Promise<Deno.NetAddr | undefined> {
+  const target = externalTarget(name);
+  if (!target) return undefined;
+  return await lookupServer(target.hostname, target.port);
+}
+
+/** Whether `text` holds a character that could act on a terminal. */
+export function hasControlChars(text: string): boolean {
+  return /[\p{Cc}\p{Cf}]/u.test(text);
+}
