@@ -105,8 +105,10 @@ export async function serveHello(
 async function main(): Promise<void> {
   const flags = parseFlags(COMMAND);
   const server = startHelloServer({ hostname: flags.host, port: flags.port });
+  // Listen for Ctrl+C and SIGTERM before saying we are ready.
+  const stopped = new Promise((stop) => onShutdown(stop));
   console.log(`UDP hello server listening on ${formatAddr(server.addr)}`);
-  await new Promise((stop) => onShutdown(stop)); // Ctrl+C or SIGTERM
+  await stopped;
   await server.close();
   console.log("UDP hello server stopped");
 }

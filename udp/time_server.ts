@@ -136,8 +136,10 @@ export async function serveTime(
 async function main(): Promise<void> {
   const flags = parseFlags(COMMAND);
   const server = startTimeServer({ hostname: flags.host, port: flags.port });
+  // Listen for Ctrl+C and SIGTERM before saying we are ready.
+  const stopped = new Promise((stop) => onShutdown(stop));
   console.log(`UDP time server listening on ${formatAddr(server.addr)}`);
-  await new Promise((stop) => onShutdown(stop)); // Ctrl+C or SIGTERM
+  await stopped;
   await server.close();
   console.log("UDP time server stopped");
 }
