@@ -118,11 +118,12 @@ export type FakeHandler = (
  * datagram is recorded in `received`, then passed to `handler`.
  */
 export class FakeServer implements AsyncDisposable {
-  readonly socket = new TestSocket();
+  readonly socket: TestSocket;
   readonly received: Received[] = [];
   readonly #serving: Promise<void>;
 
-  constructor(handler: FakeHandler) {
+  constructor(handler: FakeHandler, hostname = "127.0.0.1") {
+    this.socket = new TestSocket(hostname);
     this.#serving = this.#serve(handler);
   }
 

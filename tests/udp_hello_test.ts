@@ -1,0 +1,359 @@
+/**
+ * UDP hello (CONTRACT 3.1): the server over real sockets, its loop with a
+ * fake socket, and both scripts as a person runs them.
+ *
+ * The protocol tests judge another server when UDP_HELLO_ADDR=host:port is set:
+ *
+ *     UDP_HELLO_ADDR=127.0.0.1:12000 deno test -A tests/udp_hello_test.ts
+ */
+
+import assert from "node:assert/strict";
+import { formatAddr } from "../lib/net.ts";
+import { sameAddr } from "../udp/datagram.ts";
+import { DEFAULT_MESSAGE } from "../udp/hello_client.ts";
+import { serveHello, startHelloServer } from "../udp/hello_server.ts";
+import { ROOT, runScript, startScript, startServer } from "./support.ts";
+import {
+  externalUdpTarget,
+  FakeServer,
+  freeUdpPort,
+  hasControlChars,
+  TestSocket,
+} from "./udp_support.ts";
+
+const SERVER = "udp/hello_server.ts";
+const CLIENT = "udp/hello_client.ts";
+const EXTERNAL = await externalUdpTarget("UDP_HELLO_ADDR");
+/** For the checks that start, stop or look inside our own server. */
+const OWN_ONLY = { ignore: EXTERNAL !== undefined };
+if (EXTERNAL) {
+  console.log(
+    `Judging the server at ${
+      formatAddr(EXTERNAL)
+    } (UDP_HELLO_ADDR); checks that start our own server are skipped.`,
+  );
+}
+
+const encode = (text: string) => new TextEncoder().encode(text);
+
+/** Run `check` against the external server, or a fresh one of ours. */
+async function withTarget(
+  check: (target: Deno.NetAddr, log: string[]) => Promise<void>,
+): Promise<void> {
+  if (EXTERNAL) return await check(EXTERNAL, []);
+  const log: string[] = [];
+  await using server = startHelloServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    log: (line) => log.push(line),
+    warn: (line) => log.push(`warn: ${line}`),
+  });
+  await check(server.addr, log);
+}
+
+Deno.test("UDP hello server protocol", async (t) => {
+  await t.step("answers the joke with Ok, from its own address", async () => {
+    await withTarget(async (target) => {
+      await using socket = new TestSocket(target.hostname);
+      const answer = await socket.ask(DEFAULT_MESSAGE, target);
+      assert.equal(answer.text.trim(), "Ok");
+      assert.ok(
+        sameAddr(answer.from, target),
+        `answer came from ${formatAddr(answer.from)}`,
+      );
+    });
+  });
+
+  await t.step(
+    "answers any datagram with Ok: empty, not UTF-8, 64 KiB",
+    async () => {
+      await withTarget(async (target) => {
+        await using socket = new TestSocket(target.hostname);
+        const datagrams = [
+          encode(""),
+          encode("  héllo wörld 🌍\r\n"),
+          encode("\x1b[2J\x07"),
+          new Uint8Array([0xff, 0xc0, 0xaf]),
+          encode("J".repeat(65507)),
+          encode(DEFAULT_MESSAGE),
+        ];
+        for (const data of datagrams) {
+          const answer = await socket.ask(data, target);
+          assert.equal(answer.text.trim(), "Ok", `after ${data.length} bytes`);
+        }
+      });
+    },
+  );
+
+  await t.step("answers each sender at its own address", async () => {
+    await withTarget(async (target) => {
+      await using first = new TestSocket(target.hostname);
+      await using second = new TestSocket(target.hostname);
+      // One at a time: had the answer gone anywhere but to the sender, the
+      // second socket would wait in vain.
+      assert.equal((await first.ask("one", target)).text.trim(), "Ok");
+      assert.equal((await second.ask("two", target)).text.trim(), "Ok");
+      await first.send("three", target);
+      await second.send("four", target);
+      assert.equal((await first.receive()).text.trim(), "Ok");
+      assert.equal((await second.receive()).text.trim(), "Ok");
+    });
+  });
+});
+
+Deno.test("UDP hello server, our own", OWN_ONLY, async (t) => {
+  await t.step(
+    "prints each message with its sender, escaped and cut short",
+    async () => {
+      await withTarget(async (target, log) => {
+        await using socket = new TestSocket();
+        const sender = formatAddr(socket.addr);
+        await socket.ask(DEFAULT_MESSAGE, target);
+        await socket.ask("\x1b]0;pwned\x07\n", target);
+        await socket.ask(new Uint8Array([0xff]), target);
+        await socket.ask("J".repeat(65507), target);
+        assert.deepEqual(log.slice(0, 3), [
+          `Message from ${sender}: "${DEFAULT_MESSAGE}"`,
+          String.raw`Message from ${sender}: "\x1b]0;pwned\x07\n"`,
+          `Message from ${sender}: (1 bytes, not UTF-8)`,
+        ]);
+        assert.match(log[3], /^Message from [^ ]+: "J{60}…" \(65507 bytes\)$/);
+        assert.equal(log.length, 4);
+        for (const line of log) assert.ok(!hasControlChars(line), line);
+      });
+    },
+  );
+
+  await t.step(
+    "a receive or send error is printed and the loop goes on",
+    async () => {
+      const sender: Deno.NetAddr = {
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port: 9,
+      };
+      const events: (Error | string)[] = [
+        new Error("Connection reset by peer"),
+        "a",
+        "b",
+      ];
+      const sent: string[] = [];
+      const lines: string[] = [];
+      const fakeSocket = {
+        receive(): Promise<[Uint8Array<ArrayBuffer>, Deno.Addr]> {
+          const next = events.shift();
+          if (next === undefined) {
+            return Promise.reject(new Deno.errors.BadResource("closed"));
+          }
+          if (next instanceof Error) return Promise.reject(next);
+          return Promise.resolve([encode(next), sender]);
+        },
+        send(data: Uint8Array): Promise<number> {
+          sent.push(new TextDecoder().decode(data));
+          if (sent.length === 1) {
+            return Promise.reject(new Error("No buffer space available"));
+          }
+          return Promise.resolve(data.length);
+        },
+      };
+      await serveHello(
+        fakeSocket,
+        (line) => lines.push(line),
+        (line) => lines.push(`warn: ${line}`),
+      );
+      assert.deepEqual(sent, ["Ok", "Ok"]);
+      assert.deepEqual(lines, [
+        "warn: Receive failed, going on: Connection reset by peer",
+        `Message from 127.0.0.1:9: "a"`,
+        "warn: Cannot answer 127.0.0.1:9: No buffer space available",
+        `Message from 127.0.0.1:9: "b"`,
+      ]);
+    },
+  );
+});
+
+/** The server the client script talks to: UDP_HELLO_ADDR, or ours in a subprocess. */
+async function withServerArgs(
+  check: (
+    hostPort: string[],
+    serverLine: (pattern: RegExp) => Promise<string>,
+  ) => Promise<void>,
+): Promise<void> {
+  if (EXTERNAL) {
+    const args = ["--host", EXTERNAL.hostname, "--port", String(EXTERNAL.port)];
+    return await check(args, () => Promise.resolve("(external server)"));
+  }
+  await using server = await startServer(SERVER);
+  await check(
+    ["--host", server.host, "--port", String(server.port)],
+    (p) => server.waitFor(p),
+  );
+}
+
+Deno.test("udp-hello-client script", async (t) => {
+  await t.step(
+    "sends the joke, prints the answer with the server's address",
+    async () => {
+      await withServerArgs(async (hostPort, serverLine) => {
+        const result = await runScript(CLIENT, hostPort);
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stderr, "");
+        const where = `${hostPort[1]}:${hostPort[3]}`;
+        assert.deepEqual(result.stdout.trimEnd().split("\n"), [
+          `Sending "${DEFAULT_MESSAGE}" to ${where}`,
+          `Answer from ${where}: "Ok"`,
+        ]);
+        const line = await serverLine(/Message from/);
+        if (!EXTERNAL) {
+          assert.match(
+            line,
+            /^Message from 127\.0\.0\.1:\d+: "I could tell you a UDP joke but I'm not sure you'll get it\."$/,
+          );
+        }
+      });
+    },
+  );
+
+  await t.step("--message sends that text, as UTF-8", async () => {
+    await using fake = new FakeServer((_got, reply) => reply("Ok"));
+    const result = await runScript(CLIENT, [
+      "--port",
+      String(fake.addr.port),
+      "--message",
+      "héllo wörld",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(fake.received.map((r) => r.text), ["héllo wörld"]);
+  });
+
+  await t.step("ignores a datagram from another address", async () => {
+    await using intruder = new TestSocket();
+    await using fake = new FakeServer(async (got, reply) => {
+      await intruder.send("Not ok", got.from);
+      await reply("Ok");
+    });
+    const result = await runScript(CLIENT, ["--port", String(fake.addr.port)]);
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trimEnd().split("\n");
+    assert.deepEqual(lines.slice(1), [
+      `Ignored a datagram from 127.0.0.1:${intruder.addr.port}`,
+      `Answer from 127.0.0.1:${fake.addr.port}: "Ok"`,
+    ]);
+  });
+
+  await t.step(
+    "an answer only from another address is no answer, exit 1",
+    async () => {
+      await using intruder = new TestSocket();
+      await using fake = new FakeServer((got) => intruder.send("Ok", got.from));
+      const result = await runScript(CLIENT, [
+        "--port",
+        String(fake.addr.port),
+        "--timeout",
+        "0.3",
+      ]);
+      assert.equal(result.code, 1);
+      assert.ok(!result.stdout.includes("Answer from"), result.stdout);
+    },
+  );
+
+  await t.step(
+    "no server: waits 2 s, one sentence on stderr, exit 1",
+    async () => {
+      const port = freeUdpPort();
+      const result = await runScript(CLIENT, ["--port", String(port)]);
+      assert.equal(result.code, 1);
+      assert.equal(
+        result.stderr,
+        `No answer from 127.0.0.1:${port} within 2 s (is the server running?)\n`,
+      );
+    },
+  );
+
+  await t.step("host not found: one sentence on stderr, exit 1", async () => {
+    const result = await runScript(CLIENT, ["--host", "nohost.invalid"]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "");
+    assert.equal(
+      result.stderr,
+      "Cannot send to nohost.invalid:12000: host not found (check --host)\n",
+    );
+  });
+
+  await t.step("talks to an IPv6 server from an IPv6 socket", async () => {
+    await using fake = new FakeServer((_got, reply) => reply("Ok"), "::1");
+    const result = await runScript(CLIENT, [
+      "--host",
+      "::1",
+      "--port",
+      String(fake.addr.port),
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /Answer from \[::1\]:\d+: "Ok"/);
+  });
+});
+
+Deno.test("udp-hello-server script", OWN_ONLY, async (t) => {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    await t.step(`stops on ${signal}: exit 0 and a stopped line`, async () => {
+      await using server = await startServer(SERVER);
+      assert.match(
+        server.firstLine,
+        /^UDP hello server listening on 127\.0\.0\.1:\d+$/,
+      );
+      const result = await server.stop(signal);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /UDP hello server stopped$/);
+      assert.equal(result.stderr, "");
+    });
+  }
+
+  await t.step("a port in use: one sentence on stderr, exit 1", async () => {
+    await using taken = new TestSocket();
+    await using server = startScript(SERVER, [
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(taken.addr.port),
+    ]);
+    const result = await server.finish();
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "");
+    assert.match(
+      result.stderr,
+      /^Cannot listen on 127\.0\.0\.1:\d+\/udp: the port is already in use[^\n]*\n$/,
+    );
+  });
+});
+
+Deno.test(
+  "deno task udp-hello: server and client together",
+  OWN_ONLY,
+  async () => {
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "udp-hello"],
+      cwd: ROOT,
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const out = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const lines = out.trimEnd().split("\n");
+    assert.match(
+      lines[0],
+      /^\[server\] UDP hello server listening on 127\.0\.0\.1:\d+$/,
+    );
+    assert.ok(
+      lines.some((l) => /^Answer from 127\.0\.0\.1:\d+: "Ok"$/.test(l)),
+      out,
+    );
+    assert.ok(
+      lines.some((l) =>
+        l.startsWith("[server] Message from 127.0.0.1:") &&
+        l.includes("UDP joke")
+      ),
+      out,
+    );
+    assert.equal(lines.at(-1), "[server] UDP hello server stopped");
+  },
+);
