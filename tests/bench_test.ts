@@ -1,0 +1,175 @@
+/**
+ * The benchmark (bench/main.ts) as a correctness check: `deno task bench
+ * --quick` runs every workload against our servers at tiny sizes, and every
+ * message must arrive, every login succeed, every calculator answer be right
+ * and every server stop cleanly. Speed is never checked here.
+ *
+ * Run: deno test -A tests/bench_test.ts
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { ROOT, runScript } from "./support.ts";
+import { WORKLOADS } from "../bench/workloads.ts";
+
+/** What bench/main.ts --json says about one run. */
+interface Run {
+  workload: string;
+  server: string;
+  ok: boolean;
+  problems: string[];
+  result: Record<string, number | string | null>;
+  stop: { code: number | null; signal: string | null } | null;
+  server_pid: number | null;
+}
+
+const BENCH_FLAGS = ["--allow-all"];
+
+async function bench(args: string[]) {
+  const { code, stdout, stderr } = await runScript("bench/main.ts", [
+    "--quick",
+    "--json",
+    ...args,
+  ], { denoFlags: BENCH_FLAGS, timeoutMs: 120_000 });
+  let runs: Run[] = [];
+  try {
+    runs = JSON.parse(stdout).runs;
+  } catch {
+    assert.fail(
+      `no JSON from bench/main.ts (exit ${code}):\n${stdout}\n${stderr}`,
+    );
+  }
+  return { code, runs, stderr };
+}
+
+/** True while process `pid` exists and is not a zombie. */
+function running(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !==
+      "Z";
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("deno task bench --quick: every workload against our servers, nothing lost or wrong", async (t) => {
+  const { code, runs, stderr } = await bench([]);
+  const byName = new Map(runs.map((r) => [r.workload, r]));
+
+  await t.step(
+    "exits 0 and reports every workload once, for our server",
+    () => {
+      assert.equal(code, 0, stderr);
+      assert.deepEqual(
+        runs.map((r) => r.workload),
+        WORKLOADS.map((w) => w.name),
+      );
+      assert.ok(runs.every((r) => r.server === "ours" && r.ok), stderr);
+    },
+  );
+
+  await t.step(
+    "chat fan-out and paced runs deliver every message, in order",
+    () => {
+      for (const name of ["fanout", "fanout-wide", "paced"]) {
+        const r = byName.get(name)!.result;
+        assert.ok(Number(r.expected) > 0, name);
+        assert.equal(r.received, r.expected, name);
+        assert.equal(r.lost, 0, name);
+        assert.equal(r.out_of_order, 0, name);
+        assert.equal(typeof r.p99_ms, "number", name);
+      }
+    },
+  );
+
+  await t.step("connect storm and idle clients all log in", () => {
+    for (const name of ["storm", "idle"]) {
+      const r = byName.get(name)!.result;
+      assert.ok(Number(r.clients) > 0);
+      assert.equal(r.logins, r.clients, name);
+      assert.equal(r.failures, 0, name);
+    }
+    assert.equal(typeof byName.get("idle")!.result.kib_per_client, "number");
+  });
+
+  await t.step("every calculator answer is right", () => {
+    for (const name of ["calc-seq", "calc-pipe"]) {
+      const r = byName.get(name)!.result;
+      assert.ok(Number(r.expected_answers) > 0);
+      assert.equal(r.answers, r.expected_answers, name);
+      assert.equal(r.wrong, 0, name);
+      assert.equal(r.sessions_ended, r.clients, name);
+    }
+  });
+
+  await t.step("UDP requests are all answered, with a time", () => {
+    const r = byName.get("udp")!.result;
+    assert.ok(Number(r.answered) > 0);
+    assert.equal(r.lost, 0);
+    assert.equal(r.bad_answers, 0);
+  });
+
+  await t.step(
+    "every server exits 0 on SIGTERM and nothing is left running",
+    () => {
+      for (const r of runs) {
+        assert.deepEqual(
+          r.stop && [r.stop.code, r.stop.signal],
+          [0, null],
+          r.workload,
+        );
+        assert.ok(
+          r.server_pid && !running(r.server_pid),
+          `${r.workload}: pid ${r.server_pid} still runs`,
+        );
+      }
+    },
+  );
+});
+
+/** A calculator that greets and ends sessions properly but answers 0 to everything. */
+const WRONG_CALC = `
+import { LineReader, writeLine } from "${new URL(
+  "lib/lines.ts",
+  `file://${ROOT}`,
+)}";
+const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+console.log("Wrong calc server listening on 127.0.0.1:" + listener.addr.port);
+Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
+for await (const conn of listener) {
+  (async () => {
+    const lines = new LineReader(conn);
+    await writeLine(conn, "Hello " + await lines.readLine());
+    for await (const line of lines) {
+      if (line === "q") break;
+      await writeLine(conn, "0");
+    }
+    await writeLine(conn, "Session ended");
+    conn.close();
+  })().catch(() => {});
+}
+`;
+
+Deno.test("deno task bench --quick fails a calculator that answers wrongly", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(file, WRONG_CALC);
+    const { code, runs } = await bench([
+      "--workloads",
+      "calc-seq",
+      "--servers",
+      "wrong",
+      "--server",
+      `calc:wrong=deno run --allow-net --allow-read ${file}`,
+    ]);
+    assert.equal(code, 1);
+    assert.equal(runs.length, 1);
+    assert.equal(runs[0].ok, false);
+    assert.ok(Number(runs[0].result.wrong) > 0);
+    assert.match(runs[0].problems.join(" "), /wrong answers/);
+  } finally {
+    await Deno.remove(file);
+  }
+});
