@@ -146,7 +146,11 @@ export function parseFlags<const C extends CommandSpec>(
   }
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args, options, strict: true }));
+    ({ values } = parseArgs({
+      args: joinNegativeValues(args, options),
+      options,
+      strict: true,
+    }));
   } catch (error) {
     // parseArgs' own messages are clear but long; keep their first sentence.
     throw new UsageError(firstSentence((error as Error).message));
@@ -161,6 +165,31 @@ export function parseFlags<const C extends CommandSpec>(
     result[name] = raw === undefined ? spec.default : convert(name, spec, raw);
   }
   return result as FlagValues<C>;
+}
+
+/**
+ * `--port -1` as `--port=-1`: parseArgs would take `-1` for a flag and say
+ * only "argument is ambiguous"; joined, the range check says what is wrong.
+ */
+function joinNegativeValues(
+  args: string[],
+  options: Record<string, { type: "string" | "boolean" }>,
+): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : "";
+    const next = args[i + 1];
+    if (
+      options[name]?.type === "string" && next !== undefined &&
+      /^-\.?\d/.test(next)
+    ) {
+      joined.push(`${args[i]}=${next}`);
+      i++;
+    } else {
+      joined.push(args[i]);
+    }
+  }
+  return joined;
 }
 
 function convert(name: string, spec: FlagSpec, raw: string | boolean) {
