@@ -1,0 +1,210 @@
+/**
+ * lib/cli.ts: flags parsed into typed values or refused with a UsageError,
+ * and what a person sees from every UDP script for `--help` and a bad flag.
+ */
+
+import assert from "node:assert/strict";
+import {
+  clientFlags,
+  parseFlags,
+  serverFlags,
+  usage,
+  UsageError,
+} from "../lib/cli.ts";
+import { runScript } from "./support.ts";
+
+const COMMAND = {
+  name: "demo-task",
+  summary: "A demo command.",
+  flags: {
+    ...serverFlags(12001),
+    count: { kind: "integer", min: 1, max: 10, help: "how many" },
+    delay: { kind: "number", default: 1, max: 60, help: "seconds" },
+    request: {
+      kind: "string",
+      choices: ["SEND_DATE", "SEND_TIME"],
+      help: "which",
+    },
+    verbose: { kind: "boolean", default: false, help: "say more" },
+  },
+} as const;
+
+/** parseFlags() must refuse `args` with a UsageError matching `message`. */
+function assertUsageError(args: string[], message: RegExp) {
+  assert.throws(
+    () => parseFlags(COMMAND, args),
+    (error) => error instanceof UsageError && message.test(error.message),
+    `expected a UsageError for ${JSON.stringify(args)}`,
+  );
+}
+
+Deno.test("parseFlags()", async (t) => {
+  await t.step("gives defaults for absent flags, undefined without one", () => {
+    assert.deepEqual(parseFlags(COMMAND, []), {
+      host: "0.0.0.0",
+      port: 12001,
+      count: undefined,
+      delay: 1,
+      request: undefined,
+      verbose: false,
+    });
+    const client = parseFlags(
+      { name: "c", summary: "C.", flags: clientFlags(12000) },
+      [],
+    );
+    assert.deepEqual(client, { host: "127.0.0.1", port: 12000 });
+  });
+
+  await t.step("accepts ports 0 to 65535", () => {
+    for (const port of ["0", "1", "12001", "65535"]) {
+      assert.equal(parseFlags(COMMAND, ["--port", port]).port, Number(port));
+    }
+    assert.equal(parseFlags(COMMAND, ["--port=80"]).port, 80);
+  });
+
+  await t.step("refuses other ports", () => {
+    for (
+      const port of ["65536", "-1", "abc", "", "1.5", "0x10", " 80", "123456"]
+    ) {
+      assertUsageError(
+        ["--port", port],
+        /^--port must be a whole number from 0 to 65535, not ".*"$/,
+      );
+    }
+  });
+
+  await t.step("checks integer and number ranges", () => {
+    assert.equal(parseFlags(COMMAND, ["--count", "1"]).count, 1);
+    assert.equal(parseFlags(COMMAND, ["--count", "10"]).count, 10);
+    for (const count of ["0", "11", "2.5", "x", "", "-3"]) {
+      assertUsageError(
+        ["--count", count],
+        /^--count must be a whole number from 1 to 10, not ".*"$/,
+      );
+    }
+    assert.equal(parseFlags(COMMAND, ["--delay", "0"]).delay, 0);
+    assert.equal(parseFlags(COMMAND, ["--delay", ".5"]).delay, 0.5);
+    assert.equal(parseFlags(COMMAND, ["--delay", "60"]).delay, 60);
+    for (const delay of ["-0.1", "60.5", "1e3", "abc", ""]) {
+      assertUsageError(
+        ["--delay", delay],
+        /^--delay must be a number from 0 to 60, not ".*"$/,
+      );
+    }
+  });
+
+  await t.step(
+    "matches choices ignoring case, returns the canonical one",
+    () => {
+      assert.equal(
+        parseFlags(COMMAND, ["--request", "send_time"]).request,
+        "SEND_TIME",
+      );
+      assert.equal(
+        parseFlags(COMMAND, ["--request", "Send_Date"]).request,
+        "SEND_DATE",
+      );
+      assertUsageError(
+        ["--request", "SEND_NOW"],
+        /^--request must be one of SEND_DATE, SEND_TIME, not "SEND_NOW"$/,
+      );
+    },
+  );
+
+  await t.step(
+    "refuses unknown flags, stray arguments and missing values",
+    () => {
+      assertUsageError(["--bogus"], /--bogus/);
+      assertUsageError(["stray"], /stray/);
+      assertUsageError(["--port"], /--port/);
+      assertUsageError(["-x"], /-x/);
+    },
+  );
+
+  await t.step("keeps a refusal to one line", () => {
+    for (const args of [["--bogus"], ["--port"], ["extra"], ["--count", "0"]]) {
+      try {
+        parseFlags(COMMAND, args);
+        assert.fail(`accepted ${args}`);
+      } catch (error) {
+        assert.ok(error instanceof UsageError);
+        assert.ok(!error.message.includes("\n"), error.message);
+      }
+    }
+  });
+
+  await t.step(
+    "--help prints the usage and stops, without a UsageError",
+    () => {
+      const printed: string[] = [];
+      const log = console.log;
+      console.log = (text: string) => printed.push(text);
+      try {
+        assert.throws(
+          () => parseFlags(COMMAND, ["--port", "1", "--help"]),
+          (error) => error instanceof Error && !(error instanceof UsageError),
+        );
+      } finally {
+        console.log = log;
+      }
+      assert.deepEqual(printed, [usage(COMMAND)]);
+    },
+  );
+});
+
+Deno.test("usage() names the task and every flag with its help", () => {
+  const text = usage(COMMAND);
+  assert.ok(text.startsWith("A demo command.\n"));
+  assert.match(
+    text,
+    /^Usage: deno task demo-task \[--host H\] \[--port P\] \[--count N\] \[--delay N\] \[--request TEXT\] \[--verbose\]$/m,
+  );
+  for (const [name, spec] of Object.entries(COMMAND.flags)) {
+    const line = text.split("\n").find((l) => l.startsWith(`  --${name} `));
+    assert.ok(line?.endsWith(` ${spec.help}`), `--${name}: ${line}`);
+  }
+  assert.ok(
+    text.endsWith("\n  --help                 show this help and exit"),
+  );
+});
+
+const SCRIPTS = {
+  "udp/hello_server.ts": "udp-hello-server",
+  "udp/hello_client.ts": "udp-hello-client",
+  "udp/time_server.ts": "udp-time-server",
+  "udp/time_client.ts": "udp-time-client",
+};
+
+Deno.test("every UDP script, as a person runs it", async (t) => {
+  for (const [script, task] of Object.entries(SCRIPTS)) {
+    await t.step(`${script} --help: usage on stdout, exit 0`, async () => {
+      const result = await runScript(script, ["--help"]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, "");
+      assert.match(
+        result.stdout,
+        new RegExp(`^Usage: deno task ${task} `, "m"),
+      );
+      assert.match(result.stdout, /--host H/);
+      assert.match(result.stdout, /--port P/);
+    });
+
+    for (const args of [["--bogus"], ["--port", "65536"], ["--port", "abc"]]) {
+      await t.step(
+        `${script} ${args.join(" ")}: one line and a hint on stderr, exit 2`,
+        async () => {
+          const result = await runScript(script, args);
+          assert.equal(result.code, 2, result.stderr);
+          assert.equal(result.stdout, "");
+          const lines = result.stderr.trimEnd().split("\n");
+          assert.equal(lines.length, 2, result.stderr);
+          assert.match(
+            lines[0],
+            args[0] === "--bogus" ? /--bogus/ : /^--port must be/,
+          );
+          assert.equal(lines[1], `Run 'deno task ${task} --help' for usage.`);
+        },
+      );
+    }
+  }
+});
