@@ -1,0 +1,185 @@
+/**
+ * udp/datagram.ts: safe printing of what came from the network, address
+ * comparison, server lookup, and the client's inbox of answers.
+ */
+
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { FatalError } from "../lib/cli.ts";
+import {
+  escapeText,
+  Inbox,
+  lookupServer,
+  openClientSocket,
+  sameAddr,
+  showDatagram,
+} from "../udp/datagram.ts";
+import { hasControlChars, TestSocket } from "./udp_support.ts";
+
+const encode = (text: string) => new TextEncoder().encode(text);
+const udp = (hostname: string, port: number): Deno.NetAddr => ({
+  transport: "udp",
+  hostname,
+  port,
+});
+
+Deno.test("escapeText() and showDatagram()", async (t) => {
+  await t.step("write control and invisible characters as escapes", () => {
+    const cases: [string, string][] = [
+      ["plain text, é and 🌍", "plain text, é and 🌍"],
+      ["a\nb\r\tc", String.raw`a\nb\r\tc`],
+      ["\x1b[31mred\x07", String.raw`\x1b[31mred\x07`],
+      ["\x7f\x85\x9b", String.raw`\x7f\x85\x9b`],
+      ["\u202eevil\u200b\u2028", String.raw`\u{202e}evil\u{200b}\u{2028}`],
+      ["back\\slash", String.raw`back\\slash`],
+    ];
+    for (const [text, shown] of cases) assert.equal(escapeText(text), shown);
+  });
+
+  await t.step("show a datagram quoted, cut after 60 characters", () => {
+    assert.equal(
+      showDatagram(encode("SEND_DATE\n")),
+      String.raw`"SEND_DATE\n"`,
+    );
+    assert.equal(showDatagram(encode("")), `""`);
+    assert.equal(showDatagram(encode("é".repeat(60))), `"${"é".repeat(60)}"`);
+    assert.equal(
+      showDatagram(encode("A".repeat(65507))),
+      `"${"A".repeat(60)}…" (65507 bytes)`,
+    );
+    assert.equal(
+      showDatagram(new Uint8Array([0xff, 0x41])),
+      "(2 bytes, not UTF-8)",
+    );
+  });
+
+  await t.step("property: what is shown has no control characters", () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (data) => {
+      const shown = showDatagram(data);
+      return !hasControlChars(shown) && [...shown].length < 100;
+    }));
+    fc.assert(fc.property(fc.string({ unit: "binary" }), (text) => {
+      return !hasControlChars(escapeText(text));
+    }));
+  });
+});
+
+Deno.test("sameAddr() compares host and port, however the host is written", () => {
+  assert.ok(sameAddr(udp("127.0.0.1", 5), udp("127.0.0.1", 5)));
+  assert.ok(!sameAddr(udp("127.0.0.1", 5), udp("127.0.0.1", 6)));
+  assert.ok(!sameAddr(udp("127.0.0.2", 5), udp("127.0.0.1", 5)));
+  assert.ok(sameAddr(udp("::ffff:127.0.0.1", 5), udp("127.0.0.1", 5)));
+  assert.ok(sameAddr(udp("0:0::1", 5), udp("::1", 5)));
+  assert.ok(sameAddr(udp("FE80::1", 5), udp("fe80::1", 5)));
+  assert.ok(!sameAddr(udp("::1", 5), udp("127.0.0.1", 5)));
+  assert.ok(
+    !sameAddr({ transport: "tcp", hostname: "::1", port: 5 }, udp("::1", 5)),
+  );
+});
+
+Deno.test("lookupServer()", async (t) => {
+  await t.step(
+    "keeps a numeric address, resolves a name to a number",
+    async () => {
+      assert.deepEqual(await lookupServer("127.0.0.1", 7), udp("127.0.0.1", 7));
+      assert.deepEqual(await lookupServer("::1", 7), udp("::1", 7));
+      const local = await lookupServer("localhost", 7);
+      assert.match(local.hostname, /^(127\.0\.0\.1|::1)$/);
+    },
+  );
+
+  await t.step("an unknown host is one plain FatalError", async () => {
+    await assert.rejects(
+      lookupServer("nohost.invalid", 7),
+      new FatalError(
+        "Cannot send to nohost.invalid:7: host not found (check --host)",
+      ),
+    );
+  });
+});
+
+Deno.test("openClientSocket() binds every interface of the server's family", () => {
+  for (const [server, bound] of [["127.0.0.1", "0.0.0.0"], ["::1", "::"]]) {
+    const socket = openClientSocket(udp(server, 9));
+    try {
+      const addr = socket.addr as Deno.NetAddr;
+      assert.equal(addr.hostname, bound);
+      assert.ok(addr.port > 0);
+    } finally {
+      socket.close();
+    }
+  }
+});
+
+Deno.test("Inbox", async (t) => {
+  await using server = new TestSocket();
+  await using stranger = new TestSocket();
+
+  /** A client socket on 127.0.0.1 and its inbox for `server`'s datagrams. */
+  async function withInbox(
+    check: (
+      inbox: Inbox,
+      client: Deno.NetAddr,
+      others: string[],
+    ) => Promise<void>,
+  ) {
+    const socket = Deno.listenDatagram({
+      hostname: "127.0.0.1",
+      port: 0,
+      transport: "udp",
+    });
+    const others: string[] = [];
+    const inbox = new Inbox(
+      socket,
+      server.addr,
+      (from) => others.push(String((from as Deno.NetAddr).port)),
+    );
+    try {
+      await check(inbox, socket.addr as Deno.NetAddr, others);
+    } finally {
+      socket.close();
+      await inbox.done;
+    }
+  }
+  const text = (data: Uint8Array | null) =>
+    data && new TextDecoder().decode(data);
+
+  await t.step(
+    "gives the server's datagrams in order, drops the others",
+    async () => {
+      await withInbox(async (inbox, client, others) => {
+        await stranger.send("x", client);
+        await server.send("one", client);
+        await server.send("two", client);
+        assert.equal(text(await inbox.next(3000)), "one");
+        assert.equal(text(await inbox.next(3000)), "two");
+        assert.deepEqual(others, [String(stranger.addr.port)]);
+      });
+    },
+  );
+
+  await t.step("null when nothing comes in time, or on abort", async () => {
+    await withInbox(async (inbox) => {
+      assert.equal(await inbox.next(20), null);
+      const stop = new AbortController();
+      const waiting = inbox.next(60_000, stop.signal);
+      stop.abort();
+      assert.equal(await waiting, null);
+      assert.equal(await inbox.next(60_000, stop.signal), null);
+    });
+  });
+
+  await t.step("null once the socket is closed", async () => {
+    const socket = Deno.listenDatagram({
+      hostname: "127.0.0.1",
+      port: 0,
+      transport: "udp",
+    });
+    const inbox = new Inbox(socket, server.addr);
+    const waiting = inbox.next(60_000);
+    socket.close();
+    assert.equal(await waiting, null);
+    await inbox.done;
+    assert.equal(await inbox.next(60_000), null);
+  });
+});
