@@ -1,0 +1,110 @@
+/**
+ * TCP knock-knock client (lab part 2, Q4): connects to the knock-knock
+ * server, sends `Knock knock`, prints the answer with the server's address.
+ *
+ * Run:  deno run --allow-net tcp/knock_client.ts   (or: deno task tcp-knock-client)
+ * It needs the server running (deno task tcp-knock-server), or run both with
+ * deno task tcp-knock. Started with no server, it shows Q4's last question:
+ * Cannot connect to 127.0.0.1:12002: connection refused (...)
+ *
+ *     127.0.0.1:54321 -> 127.0.0.1:12002   (connect: the three-way handshake)
+ *     C: Knock knock
+ *     S: Who's there?
+ *        (the server closes the connection)
+ *
+ * Compared with the UDP hello client (udp/hello_client.ts): there, sending
+ * needs no set-up and a missing server shows only as silence, so the client
+ * needs a timeout. Here `connect` first sets up a connection, and fails at
+ * once if nobody listens on the port; after that, TCP delivers our bytes or
+ * reports an error. The answer is read as a line, since TCP keeps no message
+ * boundaries.
+ *
+ * @module
+ */
+
+import { clientFlags, FatalError, parseFlags, runMain } from "../lib/cli.ts";
+import {
+  isConnectionLost,
+  LineReader,
+  LineTooLongError,
+  writeLine,
+} from "../lib/lines.ts";
+import { connectTcp, formatAddr } from "../lib/net.ts";
+
+/** What the client sends. */
+export const MESSAGE = "Knock knock";
+
+const COMMAND = {
+  name: "tcp-knock-client",
+  summary: "TCP knock-knock client: sends Knock knock and prints the answer.",
+  flags: {
+    ...clientFlags(12002),
+    timeout: {
+      kind: "number",
+      placeholder: "S",
+      default: 5,
+      min: 0.01,
+      max: 3600,
+      help: "seconds to wait for the answer (default 5)",
+    },
+  },
+} as const;
+
+async function main(): Promise<void> {
+  const flags = parseFlags(COMMAND);
+  // connect() returns once the handshake is done; connectTcp turns "refused"
+  // or "host not found" into one plain sentence.
+  const conn = await connectTcp(flags.host, flags.port);
+  const server = formatAddr(conn.remoteAddr);
+  console.log(`Connected to ${server} from ${formatAddr(conn.localAddr)}`);
+
+  // A server that accepts but never answers: closing ends the wait.
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn.close();
+  }, flags.timeout * 1000);
+  try {
+    await writeLine(conn, MESSAGE);
+    console.log(`Sent ${JSON.stringify(MESSAGE)} to ${server}`);
+    const answer = await new LineReader(conn).readLine();
+    if (answer === null) {
+      throw new FatalError(
+        `${server} closed the connection without answering (is it the knock-knock server?)`,
+      );
+    }
+    console.log(`Answer from ${server}: ${JSON.stringify(answer)}`);
+  } catch (error) {
+    throw failure(error, server, timedOut, flags.timeout);
+  } finally {
+    clearTimeout(timer);
+    if (!timedOut) conn.close();
+  }
+}
+
+/** The one plain sentence for what went wrong, or `error` itself (a bug). */
+function failure(
+  error: unknown,
+  server: string,
+  timedOut: boolean,
+  timeout: number,
+): unknown {
+  if (timedOut) {
+    return new FatalError(
+      `No answer from ${server} within ${timeout} s (is it the knock-knock server?)`,
+    );
+  }
+  if (error instanceof LineTooLongError) {
+    return new FatalError(
+      `${server} answered with a line over ${error.limit} bytes (is it the knock-knock server?)`,
+    );
+  }
+  if (isConnectionLost(error)) {
+    return new FatalError(
+      `Lost the connection to ${server} before the answer came (the server reset it or went away)`,
+    );
+  }
+  return error;
+}
+
+if (import.meta.main) await runMain(main, COMMAND);

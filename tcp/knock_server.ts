@@ -1,0 +1,157 @@
+/**
+ * TCP knock-knock server (lab part 2, Q4): prints the line each client sends
+ * with the client's address, answers `Who's there?` and closes.
+ *
+ * Run:  deno run --allow-net tcp/knock_server.ts   (or: deno task tcp-knock-server)
+ * Try:  deno task tcp-knock-client, or by hand: nc 127.0.0.1 12002 and type Knock knock
+ *
+ *     127.0.0.1:54321 -> 0.0.0.0:12002   (connect: the three-way handshake)
+ *     C: Knock knock
+ *     S: Who's there?
+ *        (the server closes the connection)
+ *
+ * Compared with the UDP hello server (udp/hello_server.ts):
+ * - Connection set-up. The UDP server has one socket and receives datagrams
+ *   from anybody. Here the listening socket only accepts connections; each
+ *   `accept` returns a new socket joined to one client, after the kernel has
+ *   done the three-way handshake. A client with nobody listening gets
+ *   "connection refused" at once, where a UDP client just waits.
+ * - A stream, not datagrams. TCP delivers bytes in order and resends lost
+ *   ones, but keeps no message boundaries: one read may hold half a message
+ *   or two. So every message is a line ending in `\n`, and lib/lines.ts
+ *   reads whole lines.
+ * - Many clients at once. Each connection is served by its own async task,
+ *   so a client that is slow to send does not hold up the others.
+ *
+ * @module
+ */
+
+import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
+import {
+  isConnectionLost,
+  LineReader,
+  LineTooLongError,
+  writeLine,
+} from "../lib/lines.ts";
+import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
+
+/** The port of the contract's table (12002/tcp). */
+export const DEFAULT_PORT = 12002;
+
+/** What the server answers to any first line. */
+export const ANSWER = "Who's there?";
+
+const COMMAND = {
+  name: "tcp-knock-server",
+  summary:
+    "TCP knock-knock server: prints each client's line, answers Who's there?",
+  flags: serverFlags(DEFAULT_PORT),
+} as const;
+
+/** Where to listen, and where the log lines go (tests collect them). */
+export interface KnockServerOptions {
+  hostname: string;
+  port: number;
+  /** One line per event (default `console.log`). */
+  log?: (line: string) => void;
+}
+
+/** A running knock-knock server. */
+export interface KnockServer extends AsyncDisposable {
+  /** The address it listens on, with the real port. */
+  readonly addr: Deno.NetAddr;
+  /** Stop listening, end every connection, wait for their tasks to finish. */
+  close(): Promise<void>;
+}
+
+/** Listen, and serve every client that connects until {@linkcode KnockServer.close}. */
+export function startKnockServer(options: KnockServerOptions): KnockServer {
+  const log = options.log ?? console.log;
+  const listener = listenTcp(options.hostname, options.port);
+  const connections = new Set<Deno.TcpConn>();
+  const tasks = new Set<Promise<void>>();
+
+  // The accept loop: each connection gets its own task, and the loop goes
+  // straight back to accept the next client.
+  const accepting = (async () => {
+    for await (const conn of listener) { // ends when the listener is closed
+      connections.add(conn);
+      const task = answerKnock(conn, log).finally(() => {
+        connections.delete(conn);
+        tasks.delete(task);
+      });
+      tasks.add(task);
+    }
+  })();
+
+  async function close() {
+    try {
+      listener.close();
+    } catch {
+      // closed already
+    }
+    for (const conn of connections) closeQuietly(conn); // pending reads fail
+    await accepting;
+    await Promise.all(tasks);
+  }
+  return {
+    addr: listener.addr,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/**
+ * One client: read its line, print it, answer, close.
+ *
+ *     C: Knock knock
+ *     S: Who's there?
+ */
+async function answerKnock(
+  conn: Deno.TcpConn,
+  log: (line: string) => void,
+): Promise<void> {
+  const client = formatAddr(conn.remoteAddr);
+  log(`Connection from ${client}`);
+  try {
+    const line = await new LineReader(conn).readLine();
+    if (line === null) {
+      log(`${client} closed the connection without sending anything`);
+      return;
+    }
+    log(`Message from ${client}: ${JSON.stringify(line)}`);
+    await writeLine(conn, ANSWER);
+    log(`Answered ${client}: ${JSON.stringify(ANSWER)}`);
+  } catch (error) {
+    // The client's trouble ends its connection, never the server.
+    if (error instanceof LineTooLongError) {
+      log(`${client} sent a line over ${error.limit} bytes; closing`);
+    } else if (isConnectionLost(error)) {
+      log(`Lost the connection to ${client}`);
+    } else {
+      throw error; // a bug: crash loudly
+    }
+  } finally {
+    closeQuietly(conn);
+  }
+}
+
+/** Close `conn` unless it is closed already (by the server's close()). */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BadResource)) throw error;
+  }
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(COMMAND);
+  const server = startKnockServer({ hostname: flags.host, port: flags.port });
+  console.log(`Knock-knock server listening on ${formatAddr(server.addr)}`);
+  await new Promise((stop) => onShutdown(stop)); // Ctrl+C or SIGTERM
+  await server.close();
+  console.log("Knock-knock server stopped");
+}
+
+if (import.meta.main) await runMain(main, COMMAND);
