@@ -1,0 +1,175 @@
+/**
+ * TCP calculator client (lab part 2, Q6): sends your name, then each
+ * expression you type, and prints the server's answer. It checks every line
+ * first with the server's own parser (lib/expression.ts): a malformed one
+ * gets a warning and is not sent.
+ *
+ * Run:  deno run --allow-net tcp/calc_client.ts [--name Ada]   (or: deno task calc-client)
+ * It needs the server running: deno task calc-server. Scripted:
+ *       printf '12 + 13\nq\n' | deno task calc-client --name Ada
+ *
+ *     C: Ada             S: Hello Ada
+ *     C: 12 + 13         S: 25
+ *        12(10              (warned here, never sent)
+ *     C: 1 / 0           S: ERROR division by zero
+ *     C: q               S: Session ended
+ *
+ * The end of input (Ctrl+D, or the end of piped stdin) quits like `q`.
+ *
+ * @module
+ */
+
+import { clientFlags, FatalError, parseFlags, runMain } from "../lib/cli.ts";
+import { parseExpression, trimWhitespace } from "../lib/expression.ts";
+import {
+  encodeLine,
+  isConnectionLost,
+  LineReader,
+  LineTooLongError,
+  MAX_LINE_BYTES,
+  streamSource,
+  writeAll,
+  writeLine,
+} from "../lib/lines.ts";
+import { connectTcp, formatAddr } from "../lib/net.ts";
+
+/** The prompt before each expression (CONTRACT 3.4). */
+export const PROMPT = "Enter an expression (or 'q' to quit): ";
+
+/** The prompt for the name when there is no --name. */
+export const NAME_PROMPT = "Enter your name: ";
+
+const COMMAND = {
+  name: "calc-client",
+  summary: "TCP calculator client: sends your expressions, prints the answers.",
+  flags: {
+    ...clientFlags(12003),
+    name: {
+      kind: "string",
+      placeholder: "NAME",
+      help: "your name for the session (default: asked)",
+    },
+  },
+} as const;
+
+/** Reads what the person types, showing a prompt first. */
+interface Keyboard {
+  ask(prompt: string): Promise<string | null>;
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(COMMAND);
+  const conn = await connectTcp(flags.host, flags.port);
+  const server = formatAddr(conn.remoteAddr);
+  const keyboard = openKeyboard();
+  try {
+    const name = flags.name ?? await keyboard.ask(NAME_PROMPT);
+    if (name === null) return; // end of input before a name: nothing to end
+    if (name.includes("\n")) throw new FatalError("The name must be one line");
+    await session(conn, name, keyboard);
+  } catch (error) {
+    throw failure(error, server);
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * The session: the name, then one answer per expression, until `q` (or the
+ * end of input, which sends `q` too).
+ */
+async function session(
+  conn: Deno.TcpConn,
+  name: string,
+  keyboard: Keyboard,
+): Promise<void> {
+  const answers = new LineReader(conn);
+  const greeting = await exchange(conn, answers, name);
+  if (greeting.startsWith("ERROR")) {
+    throw new FatalError(`The server refused the name: ${greeting}`);
+  }
+  console.log(greeting);
+  while (true) {
+    const line = await keyboard.ask(PROMPT) ?? "q";
+    const text = trimWhitespace(line);
+    if (text.toLowerCase() === "q") {
+      console.log(await exchange(conn, answers, "q")); // Session ended
+      return;
+    }
+    const problem = whyNotSent(text);
+    if (problem) {
+      console.log(`Not sent: ${problem}`);
+      continue;
+    }
+    console.log(await exchange(conn, answers, text));
+  }
+}
+
+/** Why `text` is not worth sending, or `undefined` when it is well formed. */
+function whyNotSent(text: string): string | undefined {
+  if (parseExpression(text) === undefined) {
+    return `${
+      JSON.stringify(text)
+    } is not <number> <op> <number> (for example 12 + 42; operators + - * / % ^)`;
+  }
+  if (encodeLine(text).length - 1 > MAX_LINE_BYTES) {
+    return `the line is longer than ${MAX_LINE_BYTES} bytes`;
+  }
+  return undefined;
+}
+
+/** Send one line and wait for its one answer line. */
+async function exchange(
+  conn: Deno.TcpConn,
+  answers: LineReader,
+  line: string,
+): Promise<string> {
+  await writeLine(conn, line);
+  const answer = await answers.readLine();
+  if (answer === null) {
+    throw new FatalError(
+      `The server at ${
+        formatAddr(conn.remoteAddr)
+      } closed the connection without answering`,
+    );
+  }
+  return answer;
+}
+
+/**
+ * Lines from stdin, each after its prompt. When stdin is not a terminal
+ * (piped), the line read is shown after the prompt, so the output reads like
+ * the session a person would have seen.
+ */
+function openKeyboard(): Keyboard {
+  const lines = new LineReader(streamSource(Deno.stdin.readable), {
+    maxBytes: 1 << 20,
+  });
+  const echo = !Deno.stdin.isTerminal();
+  const encoder = new TextEncoder();
+  return {
+    async ask(prompt: string): Promise<string | null> {
+      await writeAll(Deno.stdout, encoder.encode(prompt));
+      const line = await lines.readLine();
+      if (echo) console.log(line ?? "");
+      return line;
+    },
+  };
+}
+
+/** The one plain sentence for what went wrong, or `error` itself (a bug). */
+function failure(error: unknown, server: string): unknown {
+  if (isConnectionLost(error)) {
+    return new FatalError(
+      `Lost the connection to the server at ${server} (it stopped or reset the connection)`,
+    );
+  }
+  if (error instanceof LineTooLongError) {
+    return new FatalError(
+      `A line over ${error.limit} bytes came from the server at ${server} or from stdin; stopping`,
+    );
+  }
+  return error;
+}
+
+if (import.meta.main) await runMain(main, COMMAND);

@@ -1,0 +1,258 @@
+/**
+ * TCP calculator server (lab part 2, Q6; many clients at once, Q8): each
+ * client sends its name, then expressions; every line gets one answer line,
+ * and the server prints each request with the client's name.
+ *
+ * Run:  deno run --allow-net tcp/calc_server.ts   (or: deno task calc-server)
+ * Try:  deno task calc-client, or by hand: nc 127.0.0.1 12003
+ *
+ *     C: Adarsh          S: Hello Adarsh
+ *     C: 12 + 13         S: 25
+ *     C: 12(10           S: ERROR invalid expression, expected <number> <op> <number>
+ *     C: 1 / 0           S: ERROR division by zero
+ *     C: q               S: Session ended
+ *                           (the server closes the connection)
+ *
+ * The protocol is stateful (Q7): the server remembers each client's name for
+ * the whole session. Each connection is served by its own async task (Q8),
+ * so one client waiting to type never delays the others.
+ *
+ * @module
+ */
+
+import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
+import { answerExpression, trimWhitespace } from "../lib/expression.ts";
+import {
+  encodeLine,
+  isConnectionLost,
+  LineReader,
+  LineTooLongError,
+  writeAll,
+} from "../lib/lines.ts";
+import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
+
+/** The port of the contract's table (12003/tcp). */
+export const DEFAULT_PORT = 12003;
+
+/** Longest name, in characters (code points). */
+export const MAX_NAME_CHARS = 32;
+
+/** How long to wait for a client to close after our last answer. */
+const LINGER_MS = 2000;
+
+const BAD_NAME =
+  `ERROR invalid name (1-${MAX_NAME_CHARS} characters, no control characters)`;
+// C0 controls, DEL and C1 controls: what could move a cursor or change a terminal.
+// deno-lint-ignore no-control-regex
+const CONTROL_CHARS = /[\x00-\x1f\x7f-\x9f]/;
+
+const COMMAND = {
+  name: "calc-server",
+  summary:
+    "TCP calculator server: one session per client, one answer per line.",
+  flags: serverFlags(DEFAULT_PORT),
+} as const;
+
+/** Where to listen, and where the log lines go (tests collect them). */
+export interface CalcServerOptions {
+  hostname: string;
+  port: number;
+  /** One line per event (default `console.log`). */
+  log?: (line: string) => void;
+}
+
+/** A running calculator server. */
+export interface CalcServer extends AsyncDisposable {
+  /** The address it listens on, with the real port. */
+  readonly addr: Deno.NetAddr;
+  /** Stop listening, end every session, wait for their tasks to finish. */
+  close(): Promise<void>;
+}
+
+/** Listen, and run a session for every client until {@linkcode CalcServer.close}. */
+export function startCalcServer(options: CalcServerOptions): CalcServer {
+  const log = options.log ?? console.log;
+  const listener = listenTcp(options.hostname, options.port);
+  const connections = new Set<Deno.TcpConn>();
+  const sessions = new Set<Promise<void>>();
+
+  const accepting = (async () => {
+    for await (const conn of listener) { // ends when the listener is closed
+      connections.add(conn);
+      const session = runSession(conn, log).finally(() => {
+        connections.delete(conn);
+        sessions.delete(session);
+      });
+      sessions.add(session);
+    }
+  })();
+
+  async function close() {
+    try {
+      listener.close();
+    } catch {
+      // closed already
+    }
+    for (const conn of connections) closeQuietly(conn); // pending reads fail
+    await accepting;
+    await Promise.all(sessions);
+  }
+  return {
+    addr: listener.addr,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** What the server knows about one client. */
+interface Session {
+  readonly client: string; // its address, host:port
+  name: string | null; // null until its first line
+  ended: boolean; // "Session ended" has been printed
+  readonly log: (line: string) => void;
+}
+
+/** One answer line, and whether the server closes after sending it. */
+interface Reply {
+  text: string;
+  last: boolean;
+}
+
+/**
+ * One client's session, from accept to close. A client that disconnects or
+ * resets ends its own session only; anything else thrown is a bug.
+ */
+async function runSession(
+  conn: Deno.TcpConn,
+  log: (line: string) => void,
+): Promise<void> {
+  conn.setNoDelay(true); // each answer leaves at once: the client waits for it
+  const session: Session = {
+    client: formatAddr(conn.remoteAddr),
+    name: null,
+    ended: false,
+    log,
+  };
+  log(`Connection from ${session.client}`);
+  try {
+    await converse(conn, session);
+    await hangUp(conn);
+  } catch (error) {
+    if (!isConnectionLost(error)) throw error;
+  } finally {
+    closeQuietly(conn);
+    endSession(session, "disconnected");
+  }
+}
+
+/**
+ * Answer each line with one line until `q`, a refused name, a line over the
+ * limit, or the end of the stream. Lines that arrived together (a client may
+ * send several before reading) are answered with one write: fewer system
+ * calls and packets, same bytes.
+ */
+async function converse(conn: Deno.TcpConn, session: Session): Promise<void> {
+  const lines = new LineReader(conn);
+  let answers: string[] = [];
+  while (true) {
+    const line = await lines.readLine().catch(tooLongAsLine);
+    if (line === null) return; // the client closed its side
+    const reply = answerLine(session, line);
+    answers.push(reply.text);
+    if (reply.last || !lines.hasBufferedLine()) {
+      await writeAll(conn, encodeLine(answers.join("\n")));
+      answers = [];
+    }
+    if (reply.last) return;
+  }
+}
+
+/** A line over the limit is the client's mistake, answered like any line. */
+function tooLongAsLine(error: unknown): LineTooLongError {
+  if (error instanceof LineTooLongError) return error;
+  throw error;
+}
+
+/**
+ * The answer to one line of the session.
+ *
+ *     first line:  Adarsh        -> Hello Adarsh
+ *                  (empty)       -> ERROR invalid name (...)      closes
+ *     then:        12 + 13       -> 25
+ *                  q             -> Session ended                 closes
+ *     any line:    (1025 bytes)  -> ERROR line too long           closes
+ */
+function answerLine(session: Session, line: string | LineTooLongError): Reply {
+  if (line instanceof LineTooLongError) {
+    session.log(`${session.name ?? session.client}: line too long`);
+    endSession(session, "line too long");
+    return { text: "ERROR line too long", last: true };
+  }
+  const text = trimWhitespace(line);
+  if (session.name === null) return greet(session, text);
+  if (text.toLowerCase() === "q") {
+    endSession(session);
+    return { text: "Session ended", last: true };
+  }
+  const answer = answerExpression(text);
+  session.log(`${session.name}: ${JSON.stringify(text)} -> ${answer}`);
+  return { text: answer, last: false };
+}
+
+/** The first line: the client's name, 1-32 characters, no control characters. */
+function greet(session: Session, name: string): Reply {
+  const length = [...name].length; // code points, as a person counts characters
+  if (length < 1 || length > MAX_NAME_CHARS || CONTROL_CHARS.test(name)) {
+    session.log(`${session.client}: refused the name ${JSON.stringify(name)}`);
+    return { text: BAD_NAME, last: true };
+  }
+  session.name = name;
+  session.log(`${session.client} is ${name}`);
+  return { text: `Hello ${name}`, last: false };
+}
+
+/** Print `<name>: Session ended` once, if the client got as far as a name. */
+function endSession(session: Session, why?: string): void {
+  if (session.ended || session.name === null) return;
+  session.ended = true;
+  session.log(`${session.name}: Session ended${why ? ` (${why})` : ""}`);
+}
+
+/**
+ * Close after the last answer. Closing with input still unread makes some
+ * systems reset the connection, which can destroy that answer before the
+ * client reads it. So: say "no more from me" (FIN), then drop whatever the
+ * client still sends until it closes too, for at most LINGER_MS.
+ */
+async function hangUp(conn: Deno.TcpConn): Promise<void> {
+  await conn.closeWrite();
+  const timer = setTimeout(() => closeQuietly(conn), LINGER_MS);
+  try {
+    const scratch = new Uint8Array(4096);
+    while (await conn.read(scratch) !== null) {
+      // dropped
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Close `conn` unless it is closed already (by the server's close()). */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BadResource)) throw error;
+  }
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(COMMAND);
+  const server = startCalcServer({ hostname: flags.host, port: flags.port });
+  console.log(`Calculator server listening on ${formatAddr(server.addr)}`);
+  await new Promise((stop) => onShutdown(stop)); // Ctrl+C or SIGTERM
+  await server.close();
+  console.log("Calculator server stopped");
+}
+
+if (import.meta.main) await runMain(main, COMMAND);
