@@ -5,9 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { FatalError } from "../lib/cli.ts";
+import { FatalError, parseFlags } from "../lib/cli.ts";
 import { startTimeServer } from "../udp/time_server.ts";
 import {
+  COMMAND,
   runTimeClient,
   type TimeClientDeps,
   type TimeClientOptions,
@@ -68,6 +69,18 @@ function sleepUntilStopped(_ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", () => resolve(), { once: true });
   });
 }
+
+Deno.test("udp-time-client flag defaults: 1-2 s apart, 1 s timeout, no count", () => {
+  assert.deepEqual(parseFlags(COMMAND, []), {
+    host: "127.0.0.1",
+    port: 12001,
+    request: undefined,
+    count: undefined,
+    "min-delay": 1,
+    "max-delay": 2,
+    timeout: 1,
+  });
+});
 
 Deno.test("runTimeClient()", async (t) => {
   await using server = startTimeServer({

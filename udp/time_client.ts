@@ -47,7 +47,8 @@ export const REQUESTS = ["SEND_DATE", "SEND_TIME"] as const;
 /** Tries per request: the first one and 2 more. */
 export const ATTEMPTS = 3;
 
-const COMMAND = {
+/** The script's flags, with the contract's defaults. */
+export const COMMAND = {
   name: "udp-time-client",
   summary: "UDP date/time client: asks for the date or time again and again.",
   flags: {
