@@ -13,9 +13,10 @@
  *
  * UDP may lose a request or its answer, so a request unanswered within
  * --timeout is sent again, at most 3 times in all; then it is reported and
- * the loop goes on. Exit code: 1 when no request was ever answered (the
- * server is not running, or unreachable), else 0, also after Ctrl+C.
- * The end of stdin does not stop the client, so it also runs with no terminal.
+ * the loop goes on. Exit code: 1 (and one sentence on stderr) when requests
+ * were given up and none was ever answered: the server is not running or
+ * cannot be reached. Otherwise 0, Ctrl+C and `q` included. The end of stdin
+ * does not stop the client, so it also runs with no terminal.
  *
  * @module
  */
@@ -137,48 +138,33 @@ export async function runTimeClient(
   deps: TimeClientDeps = {},
 ): Promise<TimeClientSummary> {
   const log = deps.log ?? console.log;
-  const random = deps.random ?? Math.random;
-  const stop = new AbortController();
-  const quit = () => stop.abort();
-  if (deps.signal?.aborted) quit();
-  deps.signal?.addEventListener("abort", quit);
-  if (deps.input) void quitOnQ(deps.input, quit);
-
   const server = await lookupServer(options.host, options.port);
   const socket = openClientSocket(server);
   const inbox = new Inbox(socket, server, (other) => {
     log(`Ignored a datagram from ${addrText(other)}`);
   });
+  const stop = new AbortController();
+  const quit = () => stop.abort();
+  deps.signal?.addEventListener("abort", quit);
+  if (deps.signal?.aborted) quit();
+  if (deps.input) void quitOnQ(deps.input, quit);
+  const local = formatAddr(socket.addr as Deno.NetAddr);
   log(
-    `Asking ${formatAddr(server)} from ${
-      formatAddr(socket.addr as Deno.NetAddr)
-    }` +
-      " (Ctrl+C, or q and Enter, stops)",
+    `Asking ${
+      formatAddr(server)
+    } from ${local} (Ctrl+C, or q and Enter, stops)`,
   );
-  const summary = { requests: 0, answered: 0, unanswered: 0 };
+  let summary: TimeClientSummary;
   try {
-    while (summary.requests !== options.count && !stop.signal.aborted) {
-      if (summary.requests > 0) {
-        const seconds = options.minDelay +
-          random() * (options.maxDelay - options.minDelay);
-        await (deps.sleep ?? sleep)(seconds * 1000, stop.signal);
-        if (stop.signal.aborted) break;
-      }
-      const request = options.request ?? REQUESTS[random() < 0.5 ? 0 : 1];
-      summary.requests++;
-      const answer = await ask(request, {
-        socket,
-        inbox,
-        server,
-        log,
-        options,
-        signal: stop.signal,
-      });
-      if (stop.signal.aborted) break;
-      if (answer === null) summary.unanswered++;
-      else summary.answered++;
-      log(`${request} -> ${answer ?? `(no answer after ${ATTEMPTS} tries)`}`);
-    }
+    const exchange = {
+      socket,
+      inbox,
+      server,
+      log,
+      options,
+      signal: stop.signal,
+    };
+    summary = await askRepeatedly(exchange, deps);
   } finally {
     deps.signal?.removeEventListener("abort", quit);
     socket.close();
@@ -200,7 +186,34 @@ interface Exchange {
   server: Deno.NetAddr;
   log: (line: string) => void;
   options: TimeClientOptions;
+  /** Aborted by Ctrl+C or `q`. */
   signal: AbortSignal;
+}
+
+/** One request after another, a random delay apart, until count or stop. */
+async function askRepeatedly(
+  exchange: Exchange,
+  deps: TimeClientDeps,
+): Promise<TimeClientSummary> {
+  const { options, signal, log } = exchange;
+  const random = deps.random ?? Math.random;
+  const summary = { requests: 0, answered: 0, unanswered: 0 };
+  while (summary.requests !== options.count && !signal.aborted) {
+    if (summary.requests > 0) {
+      const seconds = options.minDelay +
+        random() * (options.maxDelay - options.minDelay);
+      await (deps.sleep ?? sleep)(seconds * 1000, signal);
+      if (signal.aborted) break;
+    }
+    const request = options.request ?? REQUESTS[random() < 0.5 ? 0 : 1];
+    summary.requests++;
+    const answer = await ask(request, exchange);
+    if (signal.aborted) break;
+    if (answer === null) summary.unanswered++;
+    else summary.answered++;
+    log(`${request} -> ${answer ?? `(no answer after ${ATTEMPTS} tries)`}`);
+  }
+  return summary;
 }
 
 /**
