@@ -14,7 +14,7 @@ import {
   sameAddr,
   showDatagram,
 } from "../udp/datagram.ts";
-import { hasControlChars, TestSocket } from "./udp_support.ts";
+import { HAS_IPV6, hasControlChars, TestSocket } from "./udp_support.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 const udp = (hostname: string, port: number): Deno.NetAddr => ({
@@ -99,7 +99,8 @@ Deno.test("lookupServer()", async (t) => {
 });
 
 Deno.test("openClientSocket() binds every interface of the server's family", () => {
-  for (const [server, bound] of [["127.0.0.1", "0.0.0.0"], ["::1", "::"]]) {
+  const cases = [["127.0.0.1", "0.0.0.0"], ...HAS_IPV6 ? [["::1", "::"]] : []];
+  for (const [server, bound] of cases) {
     const socket = openClientSocket(udp(server, 9));
     try {
       const addr = socket.addr as Deno.NetAddr;

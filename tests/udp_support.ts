@@ -178,3 +178,16 @@ export async function externalUdpTarget(
 export function hasControlChars(text: string): boolean {
   return /[\p{Cc}\p{Cf}]/u.test(text);
 }
+
+/** Whether this machine can bind `::1` (some containers have no IPv6). */
+export const HAS_IPV6: boolean = (() => {
+  try {
+    Deno.listenDatagram({ hostname: "::1", port: 0, transport: "udp" }).close();
+    return true;
+  } catch {
+    console.log(
+      "No IPv6 on this machine (cannot bind ::1): IPv6 checks skipped.",
+    );
+    return false;
+  }
+})();

@@ -23,6 +23,7 @@ import {
 import { startScript, startServer } from "./support.ts";
 import {
   externalUdpTarget,
+  HAS_IPV6,
   hasControlChars,
   type Received,
   TestSocket,
@@ -412,6 +413,33 @@ Deno.test("UDP time server, our own", OWN_ONLY, async (t) => {
       });
     },
   );
+
+  await t.step({
+    name: "an IPv6 datagram over 65507 bytes is cut, answered ERROR",
+    ignore: !HAS_IPV6,
+    fn: async () => {
+      // receive() reads at most 65507 bytes; IPv6 allows 65527: the rest is lost.
+      const log: string[] = [];
+      await using server = startTimeServer({
+        hostname: "::1",
+        port: 0,
+        log: (line) => log.push(line),
+      });
+      await using socket = new TestSocket("::1");
+      assertError(
+        await socket.ask(new Uint8Array(65527).fill(0x41), server.addr),
+        "65527 bytes",
+      );
+      assert.match(
+        (await socket.ask("SEND_DATE", server.addr)).text,
+        /^\d{4}-\d{2}-\d{2}$/,
+      );
+      assert.match(
+        log[0],
+        /^\[::1\]:\d+ sent "A{60}…" \(65507 bytes\) -> ERROR/,
+      );
+    },
+  });
 
   await t.step(
     "a receive or send error is printed and the loop goes on",
