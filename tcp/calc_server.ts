@@ -156,15 +156,21 @@ async function converse(conn: Deno.TcpConn, session: Session): Promise<void> {
   let answers: string[] = [];
   while (true) {
     const line = await lines.readLine().catch(tooLongAsLine);
-    if (line === null) return; // the client closed its side
+    if (line === null) break; // the client closed its side
     const reply = answerLine(session, line);
     answers.push(reply.text);
-    if (reply.last || !lines.hasBufferedLine()) {
-      await writeAll(conn, encodeLine(answers.join("\n")));
+    if (reply.last) break;
+    if (!lines.hasBufferedLine()) { // nothing more to answer for now
+      await writeAll(conn, encodeLines(answers));
       answers = [];
     }
-    if (reply.last) return;
   }
+  if (answers.length > 0) await writeAll(conn, encodeLines(answers));
+}
+
+/** Lines as the bytes of one write. */
+function encodeLines(lines: string[]): Uint8Array {
+  return encodeLine(lines.join("\n"));
 }
 
 /** A line over the limit is the client's mistake, answered like any line. */
