@@ -1,0 +1,275 @@
+/**
+ * TCP knock-knock (CONTRACT 3.3): the server over real sockets, what it
+ * prints, and both scripts as a person runs them.
+ *
+ * The protocol checks judge another server when TCP_KNOCK_ADDR=host:port is
+ * set (the checks that read our log or start our scripts are skipped then):
+ *
+ *     TCP_KNOCK_ADDR=127.0.0.1:12002 deno test -A tests/tcp_knock_test.ts
+ */
+
+import assert from "node:assert/strict";
+import { MESSAGE } from "../tcp/knock_client.ts";
+import { ANSWER, startKnockServer } from "../tcp/knock_server.ts";
+import {
+  freePort,
+  ROOT,
+  runScript,
+  startServer,
+  type Target,
+} from "./support.ts";
+import {
+  announceExternal,
+  hasControlChars,
+  LogCollector,
+  TestClient,
+} from "./tcp_support.ts";
+
+const SERVER = "tcp/knock_server.ts";
+const CLIENT = "tcp/knock_client.ts";
+const EXTERNAL = announceExternal("TCP_KNOCK_ADDR");
+/** For the checks that read our server's log or start our scripts. */
+const OWN_ONLY = { ignore: EXTERNAL !== undefined };
+
+/** Run `check` against the external server, or a fresh one of ours. */
+async function withServer(
+  check: (target: Target, log: LogCollector) => Promise<void>,
+): Promise<void> {
+  const log = new LogCollector();
+  if (EXTERNAL) return await check(EXTERNAL, log);
+  await using server = startKnockServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    log: log.add,
+  });
+  await check(server.addr, log);
+}
+
+Deno.test("knock server protocol", async (t) => {
+  await t.step("Knock knock -> Who's there?", async () => {
+    await withServer(async (target) => {
+      await using client = await TestClient.connect(target);
+      assert.equal(await client.ask("Knock knock"), "Who's there?");
+    });
+  });
+
+  await t.step({
+    // Ours hangs up after the answer; the contract does not ask for that.
+    name: "ours closes the connection after answering (not a contract rule)",
+    ignore: EXTERNAL !== undefined,
+    fn: async () => {
+      await withServer(async (target) => {
+        await using client = await TestClient.connect(target);
+        assert.equal(await client.ask("Knock knock"), "Who's there?");
+        await client.expectClosed();
+      });
+    },
+  });
+
+  await t.step("with CRLF", async () => {
+    await withServer(async (target) => {
+      await using client = await TestClient.connect(target);
+      assert.equal(await client.ask("Knock knock\r"), "Who's there?");
+    });
+  });
+
+  await t.step("sent one byte at a time", async () => {
+    await withServer(async (target) => {
+      await using client = await TestClient.connect(target);
+      await client.sendBytewise("Knock knock\n");
+      assert.equal(await client.answer(), "Who's there?");
+    });
+  });
+
+  await t.step("clients are served concurrently", async () => {
+    await withServer(async (target) => {
+      // The first client connects and says nothing: a server that serves one
+      // client at a time would never get to the others.
+      await using silent = await TestClient.connect(target);
+      const others = await Promise.all(
+        Array.from({ length: 10 }, () => TestClient.connect(target)),
+      );
+      try {
+        for (const client of others) await client.send("Knock knock\n");
+        for (const client of others) {
+          assert.equal(await client.answer(), "Who's there?");
+        }
+      } finally {
+        for (const client of others) client.close();
+      }
+      assert.equal(await silent.ask("Knock knock"), "Who's there?");
+    });
+  });
+
+  await t.step("keeps serving after clients that leave early", async () => {
+    await withServer(async (target) => {
+      const leaves = await TestClient.connect(target);
+      leaves.close(); // connects and goes away without a word
+      const halfway = await TestClient.connect(target);
+      await halfway.send("Knock"); // half a line, then gone
+      halfway.close();
+      await using next = await TestClient.connect(target);
+      assert.equal(await next.ask("Knock knock"), "Who's there?");
+    });
+  });
+});
+
+Deno.test(
+  "knock server prints each message with the client's address",
+  OWN_ONLY,
+  async () => {
+    await withServer(async (target, log) => {
+      await using client = await TestClient.connect(target);
+      assert.equal(await client.ask("Knock knock"), "Who's there?");
+      const me = `127.0.0.1:${(client.conn.localAddr as Deno.NetAddr).port}`;
+      await log.waitFor(`Connection from ${me}`);
+      await log.waitFor(`Message from ${me}: "Knock knock"`);
+      await log.waitFor(`Answered ${me}: "Who's there?"`);
+
+      await using rude = await TestClient.connect(target);
+      assert.equal(await rude.ask("\x1b[2J\x07"), "Who's there?");
+      await log.waitFor(/^Message from .*\\u001b\[2J\\u0007/); // escaped
+      for (const line of log.lines) assert.ok(!hasControlChars(line), line);
+    });
+  },
+);
+
+Deno.test("knock scripts as a person runs them", OWN_ONLY, async (t) => {
+  await t.step(
+    "the client against our server: answer shown, exit 0",
+    async () => {
+      const log = new LogCollector();
+      await using server = startKnockServer({
+        hostname: "127.0.0.1",
+        port: 0,
+        log: log.add,
+      });
+      const port = String(server.addr.port);
+      const result = await runScript(CLIENT, ["--port", port]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, "");
+      const lines = result.stdout.trimEnd().split("\n");
+      assert.match(
+        lines[0],
+        new RegExp(
+          `^Connected to 127\\.0\\.0\\.1:${port} from 127\\.0\\.0\\.1:\\d+$`,
+        ),
+      );
+      assert.deepEqual(lines.slice(1), [
+        `Sent "${MESSAGE}" to 127.0.0.1:${port}`,
+        `Answer from 127.0.0.1:${port}: "${ANSWER}"`,
+      ]);
+      await log.waitFor(`: "Knock knock"`);
+    },
+  );
+
+  await t.step("the client with no server: one sentence, exit 1", async () => {
+    const port = freePort(); // nothing listens there
+    const result = await runScript(CLIENT, ["--port", String(port)]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "");
+    assert.equal(
+      result.stderr,
+      `Cannot connect to 127.0.0.1:${port}: connection refused (is the server running on that port?)\n`,
+    );
+  });
+
+  await t.step(
+    "a server that closes without answering: one sentence, exit 1",
+    async () => {
+      await withFakeServer(async (conn) => {
+        await conn.read(new Uint8Array(100));
+        conn.close();
+      }, async (port) => {
+        const result = await runScript(CLIENT, ["--port", String(port)]);
+        assert.equal(result.code, 1);
+        assert.equal(
+          result.stderr,
+          `127.0.0.1:${port} closed the connection without answering (is it the knock-knock server?)\n`,
+        );
+      });
+    },
+  );
+
+  await t.step(
+    "a server that never answers: --timeout, one sentence, exit 1",
+    async () => {
+      await withFakeServer(async (conn) => {
+        await conn.read(new Uint8Array(100)); // the client gives up and closes
+        await conn.read(new Uint8Array(100));
+        conn.close();
+      }, async (port) => {
+        const result = await runScript(CLIENT, [
+          "--port",
+          String(port),
+          "--timeout",
+          "0.2",
+        ]);
+        assert.equal(result.code, 1);
+        assert.equal(
+          result.stderr,
+          `No answer from 127.0.0.1:${port} within 0.2 s (is it the knock-knock server?)\n`,
+        );
+      });
+    },
+  );
+
+  await t.step("the server script: first line, SIGTERM -> exit 0", async () => {
+    await using server = await startServer(SERVER);
+    assert.match(
+      server.firstLine,
+      /^Knock-knock server listening on 127\.0\.0\.1:\d+$/,
+    );
+    await using client = await TestClient.connect({
+      hostname: server.host,
+      port: server.port,
+    });
+    assert.equal(await client.ask("Knock knock"), "Who's there?");
+    await server.waitFor(/^Message from 127\.0\.0\.1:\d+: "Knock knock"$/);
+    const result = await server.stop("SIGTERM");
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /Knock-knock server stopped$/);
+  });
+
+  await t.step("deno task tcp-knock: both sides shown, exit 0", async () => {
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", "tcp-knock"],
+      cwd: ROOT,
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const out = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.match(
+      out,
+      /\[server\] Knock-knock server listening on 127\.0\.0\.1:\d+/,
+    );
+    assert.match(
+      out,
+      /\[server\] Message from 127\.0\.0\.1:\d+: "Knock knock"/,
+    );
+    assert.match(out, /^Answer from 127\.0\.0\.1:\d+: "Who's there\?"$/m);
+    assert.match(out, /\[server\] Knock-knock server stopped/);
+  });
+});
+
+/** A one-connection server that behaves as `serve` says, while `check` runs. */
+async function withFakeServer(
+  serve: (conn: Deno.TcpConn) => Promise<void>,
+  check: (port: number) => Promise<void>,
+): Promise<void> {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = listener.accept().then(async (conn) => {
+    try {
+      await serve(conn);
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // closed by serve
+      }
+    }
+  });
+  await check(listener.addr.port);
+  await served;
+}
