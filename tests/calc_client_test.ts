@@ -1,0 +1,195 @@
+/**
+ * TCP calculator client (CONTRACT 3.4) as a person runs it: the real script
+ * with stdin piped, against our server started in this process, whose log
+ * shows what the client really sent.
+ */
+
+import assert from "node:assert/strict";
+import { NAME_PROMPT, PROMPT } from "../tcp/calc_client.ts";
+import { type CalcServer, startCalcServer } from "../tcp/calc_server.ts";
+import { freePort, runScript, startScript } from "./support.ts";
+import { LogCollector } from "./tcp_support.ts";
+
+const CLIENT = "tcp/calc_client.ts";
+
+/** Our server in this process, with its log collected. */
+function startServer(): { server: CalcServer; log: LogCollector } {
+  const log = new LogCollector();
+  const server = startCalcServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    log: log.add,
+  });
+  return { server, log };
+}
+
+/** Run the client against `server` with `stdin` piped in. */
+function runClient(server: CalcServer, args: string[], stdin: string) {
+  return runScript(CLIENT, ["--port", String(server.addr.port), ...args], {
+    stdin,
+  });
+}
+
+Deno.test("calc client", async (t) => {
+  await t.step(
+    "the contract's session with --name; a malformed line is never sent",
+    async () => {
+      const { server, log } = startServer();
+      await using _ = server;
+      const result = await runClient(
+        server,
+        ["--name", "Ada"],
+        "12 + 13\n12(10\n1 / 0\nq\n",
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, "");
+      // Piped stdin: each line read is shown after its prompt.
+      assert.deepEqual(result.stdout.split("\n"), [
+        "Hello Ada",
+        `${PROMPT}12 + 13`,
+        "25",
+        `${PROMPT}12(10`,
+        `Not sent: "12(10" is not <number> <op> <number> (for example 12 + 42; operators + - * / % ^)`,
+        `${PROMPT}1 / 0`,
+        "ERROR division by zero",
+        `${PROMPT}q`,
+        "Session ended",
+        "",
+      ]);
+      await log.waitFor("Ada: Session ended");
+      const requests = log.lines.filter((line) => line.startsWith("Ada: "));
+      assert.deepEqual(requests, [
+        `Ada: "12 + 13" -> 25`,
+        `Ada: "1 / 0" -> ERROR division by zero`,
+        "Ada: Session ended",
+      ]);
+      assert.ok(
+        !log.lines.some((line) => line.includes("12(10")),
+        "12(10 reached the server",
+      );
+    },
+  );
+
+  await t.step("end of input without q ends the session cleanly", async () => {
+    const { server, log } = startServer();
+    await using _ = server;
+    const result = await runClient(server, ["--name", "Eof"], "2 ^ 10\n");
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^1024$/m);
+    assert.match(result.stdout, /\nSession ended\n$/);
+    // The client sent q: the server saw a quit, not a dropped connection.
+    assert.equal(await log.waitFor("Eof: Session ended"), "Eof: Session ended");
+  });
+
+  await t.step(
+    "without --name, the name is read from stdin first",
+    async () => {
+      const { server, log } = startServer();
+      await using _ = server;
+      const result = await runClient(server, [], "Bob\n6 * 7\nq\n");
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(result.stdout.split("\n").slice(0, 4), [
+        `${NAME_PROMPT}Bob`,
+        "Hello Bob",
+        `${PROMPT}6 * 7`,
+        "42",
+      ]);
+      await log.waitFor(`Bob: "6 * 7" -> 42`);
+    },
+  );
+
+  await t.step("end of input before a name: exit 0, no session", async () => {
+    const { server, log } = startServer();
+    await using _ = server;
+    const result = await runClient(server, [], "");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `${NAME_PROMPT}\n`);
+    assert.ok(!log.lines.some((line) => line.includes(" is ")));
+  });
+
+  await t.step("a name the server refuses: its ERROR, exit 1", async () => {
+    const { server } = startServer();
+    await using _ = server;
+    const result = await runClient(server, ["--name", "x".repeat(33)], "");
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stderr,
+      "The server refused the name: ERROR invalid name (1-32 characters, no control characters)\n",
+    );
+  });
+
+  await t.step(
+    "lines over 1024 bytes and other malformed lines are not sent",
+    async () => {
+      const { server, log } = startServer();
+      await using _ = server;
+      const long = `1${"0".repeat(1100)} + 1`; // well formed, but too long
+      const result = await runClient(
+        server,
+        ["--name", "Ada"],
+        `${long}\n\n1 + 2 + 3\n  3--4  \nQ\n`,
+      );
+      assert.equal(result.code, 0, result.stderr);
+      const warnings = result.stdout.split("\n").filter((l) =>
+        l.startsWith("Not sent: ")
+      );
+      assert.equal(warnings.length, 3, result.stdout);
+      assert.match(warnings[0], /longer than 1024 bytes/);
+      assert.match(result.stdout, /^7$/m); // the spaces around 3--4 are fine
+      assert.match(result.stdout, /\nSession ended\n$/); // Q quits too
+      await log.waitFor("Ada: Session ended");
+      const requests = log.lines.filter((line) => line.startsWith("Ada: "));
+      assert.deepEqual(requests, [`Ada: "3--4" -> 7`, "Ada: Session ended"]);
+    },
+  );
+
+  await t.step("no server: one sentence, exit 1", async () => {
+    const port = freePort(); // nothing listens there
+    const result = await runScript(CLIENT, [
+      "--port",
+      String(port),
+      "--name",
+      "Ada",
+    ], {
+      stdin: "1 + 1\nq\n",
+    });
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "");
+    assert.equal(
+      result.stderr,
+      `Cannot connect to 127.0.0.1:${port}: connection refused (is the server running on that port?)\n`,
+    );
+  });
+
+  await t.step(
+    "the server gone mid-session: one sentence, exit 1",
+    async () => {
+      const { server, log } = startServer();
+      await using _ = server;
+      await using client = startScript(
+        CLIENT,
+        ["--port", String(server.addr.port), "--name", "Ada"],
+        { stdin: "" },
+      );
+      await client.write("1 + 1\n");
+      await client.waitFor(/^2$/);
+      await log.waitFor(`Ada: "1 + 1" -> 2`);
+      await server.close();
+      await client.write("2 + 2\n");
+      const result = await client.finish();
+      assert.equal(result.code, 1);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^(The server at|Lost the connection to the server at) 127\\.0\\.0\\.1:${server.addr.port} [^\\n]*\\n$`,
+        ),
+      );
+    },
+  );
+
+  await t.step("--help shows --name", async () => {
+    const result = await runScript(CLIENT, ["--help"]);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /--name NAME/);
+  });
+});
