@@ -151,7 +151,8 @@ function openKeyboard(): Keyboard {
     async ask(prompt: string): Promise<string | null> {
       await writeAll(Deno.stdout, encoder.encode(prompt));
       const line = await lines.readLine();
-      if (echo) console.log(line ?? "");
+      if (line === null) console.log(); // end of input: leave the prompt's line
+      else if (echo) console.log(line);
       return line;
     },
   };
