@@ -287,8 +287,11 @@ async function main(): Promise<void> {
     port: flags.port,
     log: stdout.log,
   });
+  // Ready for Ctrl+C or SIGTERM before saying so: a script that reads the
+  // first line may stop us right after it.
+  const stopped = new Promise((stop) => onShutdown(stop));
   console.log(`Calculator server listening on ${formatAddr(server.addr)}`);
-  await new Promise((stop) => onShutdown(stop)); // Ctrl+C or SIGTERM
+  await stopped;
   await server.close();
   stdout.flush();
   console.log("Calculator server stopped");

@@ -148,8 +148,11 @@ function closeQuietly(conn: Deno.Conn): void {
 async function main(): Promise<void> {
   const flags = parseFlags(COMMAND);
   const server = startKnockServer({ hostname: flags.host, port: flags.port });
+  // Ready for Ctrl+C or SIGTERM before saying so: a script that reads the
+  // first line may stop us right after it.
+  const stopped = new Promise((stop) => onShutdown(stop));
   console.log(`Knock-knock server listening on ${formatAddr(server.addr)}`);
-  await new Promise((stop) => onShutdown(stop)); // Ctrl+C or SIGTERM
+  await stopped;
   await server.close();
   console.log("Knock-knock server stopped");
 }

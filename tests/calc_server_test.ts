@@ -14,7 +14,7 @@
 
 import assert from "node:assert/strict";
 import { startCalcServer } from "../tcp/calc_server.ts";
-import { runScript, startServer, type Target } from "./support.ts";
+import { runScript, startScript, startServer, type Target } from "./support.ts";
 import {
   announceExternal,
   hasControlChars,
@@ -509,6 +509,15 @@ Deno.test("calc server: start and stop", OWN_ONLY, async (t) => {
       assert.equal(result.stderr, "");
     },
   );
+
+  await t.step("default host 0.0.0.0 and default port in --help", async () => {
+    await using server = startScript(SERVER, ["--port", "0"]);
+    const first = await server.waitFor(/listening on/);
+    assert.match(first, /^Calculator server listening on 0\.0\.0\.0:\d+$/);
+    assert.equal((await server.stop("SIGTERM")).code, 0);
+    const help = await runScript(SERVER, ["--help"]);
+    assert.match(help.stdout, /\(default 12003\)/);
+  });
 
   await t.step("a port in use: one sentence, exit 1", async () => {
     using holder = Deno.listen({ hostname: "127.0.0.1", port: 0 });

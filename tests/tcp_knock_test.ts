@@ -15,6 +15,7 @@ import {
   freePort,
   ROOT,
   runScript,
+  startScript,
   startServer,
   type Target,
 } from "./support.ts";
@@ -229,6 +230,42 @@ Deno.test("knock scripts as a person runs them", OWN_ONLY, async (t) => {
     const result = await server.stop("SIGTERM");
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /Knock-knock server stopped$/);
+  });
+
+  await t.step(
+    "default host 0.0.0.0 (other computers can connect)",
+    async () => {
+      await using server = startScript(SERVER, ["--port", "0"]);
+      const first = await server.waitFor(/listening on/);
+      assert.match(first, /^Knock-knock server listening on 0\.0\.0\.0:\d+$/);
+      assert.equal((await server.stop("SIGTERM")).code, 0);
+    },
+  );
+
+  await t.step("--help, bad flags, a port in use", async () => {
+    for (const script of [SERVER, CLIENT]) {
+      const help = await runScript(script, ["--help"]);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /\(default 12002\)/);
+      const bad = await runScript(script, ["--port", "x"]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /^--port must be a whole number/);
+      const unknown = await runScript(script, ["--bogus"]);
+      assert.equal(unknown.code, 2);
+    }
+    using holder = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = String(holder.addr.port);
+    const busy = await runScript(SERVER, [
+      "--host",
+      "127.0.0.1",
+      "--port",
+      port,
+    ]);
+    assert.equal(busy.code, 1);
+    assert.match(
+      busy.stderr,
+      /^Cannot listen on 127\.0\.0\.1:\d+: the port is already in use/,
+    );
   });
 
   await t.step("deno task tcp-knock: both sides shown, exit 0", async () => {
