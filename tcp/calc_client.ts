@@ -32,6 +32,7 @@ import {
   writeLine,
 } from "../lib/lines.ts";
 import { connectTcp, formatAddr } from "../lib/net.ts";
+import { quote } from "./quote.ts";
 
 /** The prompt before each expression (CONTRACT 3.4). */
 export const PROMPT = "Enter an expression (or 'q' to quit): ";
@@ -109,7 +110,7 @@ async function session(
 function whyNotSent(text: string): string | undefined {
   if (parseExpression(text) === undefined) {
     return `${
-      JSON.stringify(text)
+      quote(text)
     } is not <number> <op> <number> (for example 12 + 42; operators + - * / % ^)`;
   }
   if (encodeLine(text).length - 1 > MAX_LINE_BYTES) {

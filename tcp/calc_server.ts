@@ -30,6 +30,7 @@ import {
   writeAll,
 } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
+import { quote } from "./quote.ts";
 
 /** The port of the contract's table (12003/tcp). */
 export const DEFAULT_PORT = 12003;
@@ -201,7 +202,7 @@ function answerLine(session: Session, line: string | LineTooLongError): Reply {
     return { text: "Session ended", last: true };
   }
   const answer = answerExpression(text);
-  session.log(`${session.name}: ${JSON.stringify(text)} -> ${answer}`);
+  session.log(`${session.name}: ${quote(text)} -> ${answer}`);
   return { text: answer, last: false };
 }
 
@@ -209,7 +210,7 @@ function answerLine(session: Session, line: string | LineTooLongError): Reply {
 function greet(session: Session, name: string): Reply {
   const length = [...name].length; // code points, as a person counts characters
   if (length < 1 || length > MAX_NAME_CHARS || CONTROL_CHARS.test(name)) {
-    session.log(`${session.client}: refused the name ${JSON.stringify(name)}`);
+    session.log(`${session.client}: refused the name ${quote(name)}`);
     return { text: BAD_NAME, last: true };
   }
   session.name = name;

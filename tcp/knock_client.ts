@@ -30,6 +30,7 @@ import {
   writeLine,
 } from "../lib/lines.ts";
 import { connectTcp, formatAddr } from "../lib/net.ts";
+import { quote } from "./quote.ts";
 
 /** What the client sends. */
 export const MESSAGE = "Knock knock";
@@ -66,14 +67,14 @@ async function main(): Promise<void> {
   }, flags.timeout * 1000);
   try {
     await writeLine(conn, MESSAGE);
-    console.log(`Sent ${JSON.stringify(MESSAGE)} to ${server}`);
+    console.log(`Sent ${quote(MESSAGE)} to ${server}`);
     const answer = await new LineReader(conn).readLine();
     if (answer === null) {
       throw new FatalError(
         `${server} closed the connection without answering (is it the knock-knock server?)`,
       );
     }
-    console.log(`Answer from ${server}: ${JSON.stringify(answer)}`);
+    console.log(`Answer from ${server}: ${quote(answer)}`);
   } catch (error) {
     throw failure(error, server, timedOut, flags.timeout);
   } finally {

@@ -34,6 +34,7 @@ import {
   writeLine,
 } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
+import { quote } from "./quote.ts";
 
 /** The port of the contract's table (12002/tcp). */
 export const DEFAULT_PORT = 12002;
@@ -119,9 +120,9 @@ async function answerKnock(
       log(`${client} closed the connection without sending anything`);
       return;
     }
-    log(`Message from ${client}: ${JSON.stringify(line)}`);
+    log(`Message from ${client}: ${quote(line)}`);
     await writeLine(conn, ANSWER);
-    log(`Answered ${client}: ${JSON.stringify(ANSWER)}`);
+    log(`Answered ${client}: ${quote(ANSWER)}`);
   } catch (error) {
     // The client's trouble ends its connection, never the server.
     if (error instanceof LineTooLongError) {

@@ -460,7 +460,7 @@ Deno.test("calc server: what it prints", OWN_ONLY, async (t) => {
   await t.step("control characters are escaped when printed", async () => {
     await withServer(async (target, log) => {
       await using client = await session(target, "Ada");
-      await client.ask("1 +\x1b[2J 2\x07");
+      await client.ask("1 +\x1b[2J 2\x07\x9b\u202e\x7f");
       await log.waitFor("Ada: ");
       await using refused = await TestClient.connect(target);
       assert.match(await refused.ask("\x1b]0;owned\x07"), /^ERROR /);
