@@ -1,0 +1,165 @@
+/**
+ * Turns the results of bench/compare.sh (compare.mjs JSON files in one
+ * folder) into the README's Performance table: per target, our median
+ * beside the references' medians, the ratio, and whether the target is met.
+ *
+ * Run: deno run --allow-read bench/compare_table.ts bench/results
+ *
+ * @module
+ */
+
+/** One README row: where its figures are and what the target is. */
+interface Row {
+  title: string;
+  /** compare.sh group (file name) and compare.mjs workload label. */
+  group: string;
+  label: string;
+  /** The figure compared, its unit, and the reference it is compared with. */
+  metric: string;
+  unit: string;
+  reference: string;
+  target: string;
+  /** Whether the target is met, from the medians of ours and the reference. */
+  met: (ours: Medians, ref: Medians) => boolean;
+}
+
+type Medians = Record<string, number | null | undefined>;
+
+const ratio = (ours: Medians, ref: Medians, key: string) =>
+  (ours[key] ?? NaN) / (ref[key] ?? NaN);
+const noneLost = (m: Medians) => (m.lost ?? m.failures ?? 0) === 0;
+
+const ROWS: Row[] = [
+  {
+    title: "chat fan-out, 100 clients, 10 senders x 500, 100 B",
+    group: "chat",
+    label: "fanout100",
+    metric: "deliveries_per_s",
+    unit: "deliveries/s",
+    reference: "node",
+    target: ">= 1.0x node, 0 lost",
+    met: (o, r) => ratio(o, r, "deliveries_per_s") >= 1 && noneLost(o),
+  },
+  {
+    title: "chat fan-out, 1000 clients, 1 sender x 200, 100 B",
+    group: "chat",
+    label: "fanout1000",
+    metric: "deliveries_per_s",
+    unit: "deliveries/s",
+    reference: "node",
+    target: ">= 1.0x node, p99 <= 1.2x",
+    met: (o, r) =>
+      ratio(o, r, "deliveries_per_s") >= 1 && ratio(o, r, "p99_ms") <= 1.2,
+  },
+  {
+    title: "chat paced, 100 clients, 10 senders at 20 msg/s",
+    group: "chat",
+    label: "paced",
+    metric: "p99_ms",
+    unit: "ms p99",
+    reference: "node",
+    target: "p99 <= 1.2x node",
+    met: (o, r) => ratio(o, r, "p99_ms") <= 1.2 && noneLost(o),
+  },
+  {
+    title: "chat connect storm 2000, 100 at a time",
+    group: "chat",
+    label: "storm",
+    metric: "logins_per_s",
+    unit: "logins/s",
+    reference: "node",
+    target: ">= 1.0x node",
+    met: (o, r) => ratio(o, r, "logins_per_s") >= 1 && noneLost(o),
+  },
+  {
+    title: "chat idle, 5000 logged-in clients",
+    group: "idle",
+    label: "idle5000",
+    metric: "kib_per_client",
+    unit: "KiB/client",
+    reference: "node",
+    target: "<= 10 KiB per client",
+    met: (o) => (o.kib_per_client ?? Infinity) <= 10 && (o.logins ?? 0) >= 5000,
+  },
+  {
+    title: "calculator, 50 sessions x 1000, sequential",
+    group: "calc",
+    label: "calc-seq",
+    metric: "answers_per_s",
+    unit: "answers/s",
+    reference: "node",
+    target: ">= 1.0x node",
+    met: (o, r) => ratio(o, r, "answers_per_s") >= 1 && (o.wrong ?? 1) === 0,
+  },
+  {
+    title: "calculator, 50 sessions x 1000, 8 pipelined",
+    group: "calc",
+    label: "calc-pipe8",
+    metric: "answers_per_s",
+    unit: "answers/s",
+    reference: "node",
+    target: ">= 1.0x node",
+    met: (o, r) => ratio(o, r, "answers_per_s") >= 1 && (o.wrong ?? 1) === 0,
+  },
+  {
+    title: "UDP date/time, 64 outstanding, 15 s",
+    group: "udp",
+    label: "udp64",
+    metric: "answered_per_s",
+    unit: "answers/s",
+    reference: "py",
+    target: ">= 1.0x py (the faster reference), 0 lost",
+    met: (o, r) => ratio(o, r, "answered_per_s") >= 1 && noneLost(o),
+  },
+];
+
+interface CompareJson {
+  results: Record<string, Record<string, { median: Medians; runs: unknown[] }>>;
+}
+
+function load(dir: string, group: string): CompareJson | null {
+  try {
+    return JSON.parse(Deno.readTextFileSync(`${dir}/${group}.json`));
+  } catch {
+    return null;
+  }
+}
+
+function fmt(x: number | null | undefined): string {
+  if (x == null || !Number.isFinite(x)) return "-";
+  return Math.abs(x) >= 100
+    ? String(Math.round(x))
+    : String(Math.round(x * 100) / 100);
+}
+
+/** The Markdown table for the results in `dir`. */
+export function table(dir: string): string {
+  const lines = [
+    "| workload | figure | ours | node ref | py ref | ours / ref | target | met? |",
+    "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
+  ];
+  for (const row of ROWS) {
+    const bySrv = load(dir, row.group)?.results[row.label];
+    const m = (server: string): Medians => bySrv?.[server]?.median ?? {};
+    const ours = m("ours"), ref = m(row.reference);
+    const measured = ours[row.metric] != null;
+    const r = ratio(ours, ref, row.metric);
+    const extra = row.label === "fanout1000"
+      ? ` (p99 ${fmt(ratio(ours, ref, "p99_ms"))}x)`
+      : "";
+    lines.push(
+      `| ${row.title} | ${row.unit} | ${fmt(ours[row.metric])} | ${
+        fmt(m("node")[row.metric])
+      } | ` +
+        `${fmt(m("py")[row.metric])} | ${
+          fmt(r)
+        }x ${row.reference}${extra} | ${row.target} | ` +
+        `${
+          measured ? (row.met(ours, ref) ? "yes" : "**no**") : "not measured"
+        } |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+if (import.meta.main) console.log(table(Deno.args[0] ?? "bench/results"));
