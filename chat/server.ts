@@ -1,0 +1,189 @@
+/**
+ * Chat server (part 3, Q8): a room many clients join with a unique name; every
+ * line one of them says reaches all the others (CONTRACT 3.5).
+ *
+ * Run:   deno run --allow-net chat/server.ts [--port 5000] [--max-clients N]
+ *        deno task chat-server
+ * Try:   nc 127.0.0.1 5000, then type `LOGIN alice`, `SAY hello`, `WHO`, `QUIT`
+ *        (or use the chat window: deno task chat-client)
+ *
+ * ```
+ * C: LOGIN alice         S: WELCOME alice       (others: JOINED alice)
+ * C: SAY hello           (others) S: MSG alice hello
+ * C: QUIT                S: BYE                 (others: LEFT alice)
+ * ```
+ *
+ * One async task per connection (chat/session.ts) reads and answers; the room
+ * (chat/room.ts) alone knows who is in it; each client has its own bounded
+ * outgoing queue (lib/outbox.ts), so a client that stops reading is dropped
+ * instead of slowing down the others.
+ *
+ * @module
+ */
+
+import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
+import { MAX_LINE_BYTES } from "../lib/lines.ts";
+import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
+import { isConnectionError } from "../lib/outbox.ts";
+import { Room } from "./room.ts";
+import { Session, type SessionContext } from "./session.ts";
+
+export const DEFAULT_PORT = 5000;
+export const DEFAULT_MAX_CLIENTS = 4096;
+export const DEFAULT_LOGIN_TIMEOUT_S = 60;
+export const DEFAULT_MAX_QUEUE_BYTES = 1 << 20;
+
+/** Time clients get to read `ERROR server shutting down` before we close. */
+const SHUTDOWN_LINGER_MS = 1000;
+/** Pause after a failed accept (e.g. out of file descriptors) before retrying. */
+const ACCEPT_RETRY_MS = 100;
+
+const COMMAND = {
+  name: "chat-server",
+  summary: "Chat room server (LOGIN, SAY, WHO, TELL, QUIT), CONTRACT 3.5.",
+  flags: {
+    ...serverFlags(DEFAULT_PORT),
+    "max-clients": {
+      kind: "integer",
+      min: 1,
+      default: DEFAULT_MAX_CLIENTS,
+      help:
+        `most connections at once; more get ERROR server full (default ${DEFAULT_MAX_CLIENTS})`,
+    },
+    "login-timeout": {
+      kind: "number",
+      placeholder: "S",
+      default: DEFAULT_LOGIN_TIMEOUT_S,
+      help:
+        `seconds a new connection has to log in, 0 for no limit (default ${DEFAULT_LOGIN_TIMEOUT_S})`,
+    },
+    "max-queue": {
+      kind: "integer",
+      placeholder: "BYTES",
+      min: 1,
+      default: DEFAULT_MAX_QUEUE_BYTES,
+      help:
+        `bytes queued for a client that does not read before it is dropped (default ${DEFAULT_MAX_QUEUE_BYTES})`,
+    },
+    "max-line": {
+      kind: "integer",
+      placeholder: "BYTES",
+      min: 16,
+      default: MAX_LINE_BYTES,
+      help:
+        `longest line accepted; longer: ERROR line too long, closed (default ${MAX_LINE_BYTES})`,
+    },
+  },
+} as const;
+
+/** Where and how a chat server runs; limits default as the flags do. */
+export interface ChatServerOptions {
+  hostname: string;
+  port: number;
+  /** Where the server prints what happens (default console.log). */
+  log?: (line: string) => void;
+  maxClients?: number;
+  /** Seconds to log in (0: no limit). */
+  loginTimeout?: number;
+  /** Bytes queued for a client that does not read before it is dropped. */
+  maxQueue?: number;
+  /** Longest line accepted, in bytes. */
+  maxLine?: number;
+}
+
+/** A running chat server. */
+export interface ChatServer extends AsyncDisposable {
+  readonly addr: Deno.NetAddr;
+  /**
+   * Stop accepting, tell every client `ERROR server shutting down`, close
+   * every connection; resolves when every session has ended.
+   */
+  close(): Promise<void>;
+}
+
+/** Start a chat server; tests start one on port 0 and read `addr`. */
+export function startChatServer(options: ChatServerOptions): ChatServer {
+  const listener = listenTcp(options.hostname, options.port);
+  const log = options.log ?? console.log;
+  const maxClients = options.maxClients ?? DEFAULT_MAX_CLIENTS;
+  const sessions = new Set<Session>(); // every open connection
+  const refused = new Set<Session>(); // told "server full", not yet closed
+  const allEnded = Promise.withResolvers<void>();
+  let stopping = false;
+  const context: SessionContext = {
+    room: new Room<Session>(),
+    log,
+    maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE_BYTES,
+    maxLine: options.maxLine ?? MAX_LINE_BYTES,
+    loginTimeoutMs: (options.loginTimeout ?? DEFAULT_LOGIN_TIMEOUT_S) * 1000,
+    ended(session) {
+      sessions.delete(session);
+      refused.delete(session);
+      if (stopping && sessions.size === 0) allEnded.resolve();
+    },
+  };
+
+  async function acceptLoop(): Promise<void> {
+    while (!stopping) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (stopping || error instanceof Deno.errors.BadResource) return;
+        if (isConnectionError(error)) continue; // it left before we took it
+        log(`Cannot accept a connection: ${(error as Error).message}`);
+        await new Promise((wake) => setTimeout(wake, ACCEPT_RETRY_MS));
+        continue;
+      }
+      conn.setNoDelay(true); // each line leaves at once, not after the next
+      const session = new Session(conn, context);
+      if (sessions.size - refused.size >= maxClients) {
+        log(`${session.addr} refused: server full`);
+        refused.add(session);
+        session.end("ERROR server full");
+      }
+      sessions.add(session);
+      session.run(); // catches its own I/O errors; a bug still crashes
+    }
+  }
+
+  const accepting = acceptLoop();
+  async function close(): Promise<void> {
+    stopping = true;
+    listener.close();
+    await accepting;
+    if (sessions.size === 0) allEnded.resolve();
+    for (const session of sessions) {
+      session.end("ERROR server shutting down", SHUTDOWN_LINGER_MS);
+    }
+    await allEnded.promise;
+  }
+
+  let closed: Promise<void> | undefined;
+  return {
+    addr: listener.addr,
+    close: () => (closed ??= close()),
+    [Symbol.asyncDispose]: () => (closed ??= close()),
+  };
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(COMMAND);
+  const server = startChatServer({
+    hostname: flags.host,
+    port: flags.port,
+    maxClients: flags["max-clients"],
+    loginTimeout: flags["login-timeout"],
+    maxQueue: flags["max-queue"],
+    maxLine: flags["max-line"],
+  });
+  console.log(`Chat server listening on ${formatAddr(server.addr)}`);
+  const { promise: stopSignal, resolve } = Promise.withResolvers<void>();
+  const removeHandlers = onShutdown(() => resolve());
+  await stopSignal;
+  removeHandlers();
+  await server.close();
+  console.log("Chat server stopped");
+}
+
+if (import.meta.main) await runMain(main, COMMAND);

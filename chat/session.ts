@@ -1,0 +1,246 @@
+/**
+ * One client's connection to the chat server: reads its lines, answers its
+ * commands, and takes it in and out of the room. Each session owns its
+ * socket and its {@linkcode Outbox}; the room owns the list of members.
+ *
+ * ```
+ * C: SAY hi            S: ERROR not logged in     (only LOGIN and QUIT before WELCOME)
+ * C: LOGIN alice       S: WELCOME alice
+ * C: TELL nobody hi    S: ERROR no such user
+ * C: QUIT              S: BYE                      (then the server closes)
+ * ```
+ *
+ * @module
+ */
+
+import { encodeLine, LineReader, LineTooLongError } from "../lib/lines.ts";
+import { formatAddr } from "../lib/net.ts";
+import { isConnectionError, Outbox, type OutboxOwner } from "../lib/outbox.ts";
+import { isBlank, isValidName, NAME_RULE, parseCommand } from "./protocol.ts";
+import type { Member, Room } from "./room.ts";
+
+/**
+ * Bytes read at a time. Lines are at most 1024 bytes and the reader grows its
+ * buffer for a long one, so a small buffer keeps an idle client cheap.
+ */
+const READ_BUFFER_BYTES = 1024;
+
+/** How long a client has to close after the server's last words. */
+const LINGER_MS = 2000;
+
+/** What every session of one server shares: the room, the log, the limits. */
+export interface SessionContext {
+  room: Room<Session>;
+  log: (line: string) => void;
+  /** Most bytes queued for a client that does not read; past it, dropped. */
+  maxQueue: number;
+  /** Longest line accepted from a client, in bytes. */
+  maxLine: number;
+  /** Time to send a good LOGIN, in ms (0: no limit). */
+  loginTimeoutMs: number;
+  /** Called once when a session has ended and its socket is closed. */
+  ended(session: Session): void;
+}
+
+/**
+ * A connected client, logged in (a room member) once `name` is set.
+ * Kept small on purpose: a server may hold thousands of idle ones.
+ */
+export class Session implements Member, OutboxOwner {
+  /** The login name; empty until the room accepts it. */
+  name = "";
+  readonly #conn: Deno.TcpConn;
+  readonly #context: SessionContext;
+  readonly #outbox: Outbox;
+  #closing = false; // last words said: ignore further input
+  #closed = false;
+  #timer: ReturnType<typeof setTimeout> | undefined; // login deadline, later the linger deadline
+
+  constructor(conn: Deno.TcpConn, context: SessionContext) {
+    this.#conn = conn;
+    this.#context = context;
+    this.#outbox = new Outbox(conn, context.maxQueue, this);
+  }
+
+  /** The client's address, as `host:port`. */
+  get addr(): string {
+    return formatAddr(this.#conn.remoteAddr);
+  }
+
+  /** Queue a line for this client (the room calls it for broadcasts). */
+  send(line: Uint8Array): void {
+    this.#outbox.push(line);
+  }
+
+  /**
+   * Serve the connection until it ends: handle the lines of each read, all
+   * of them before waiting for the next read. I/O trouble ends only this
+   * session; it never throws for it.
+   */
+  async run(): Promise<void> {
+    const { log, loginTimeoutMs, maxLine } = this.#context;
+    log(`${this.addr} connected`);
+    if (!this.#closing && loginTimeoutMs > 0) {
+      this.#timer = setTimeout(() => this.#loginTimedOut(), loginTimeoutMs);
+    }
+    const reader = new LineReader(this.#conn, {
+      maxBytes: maxLine,
+      bufferSize: READ_BUFFER_BYTES,
+    });
+    try {
+      let line;
+      while (!this.#closing && (line = await reader.readLine()) !== null) {
+        this.#handle(line);
+      }
+      if (this.#closing && !this.#closed) await discardInput(this.#conn);
+    } catch (error) {
+      if (error instanceof LineTooLongError) {
+        this.end("ERROR line too long");
+        await discardInput(this.#conn).catch(ignoreConnectionError);
+      } else if (!isConnectionError(error)) throw error;
+    } finally {
+      clearTimeout(this.#timer);
+      this.#leave();
+      this.#close();
+      log(`${this.addr} disconnected`);
+      this.#context.ended(this);
+    }
+  }
+
+  /**
+   * Say `lastLine`, leave the room, and close once the client has read it
+   * (the client closing first, or `lingerMs` passing, whichever comes first).
+   */
+  end(lastLine: string, lingerMs = LINGER_MS): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#leave();
+    this.#reply(lastLine);
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#close(), lingerMs);
+    // Half-close after the last byte: the client sees the end of the stream,
+    // and its unread input does not turn our close into a reset.
+    this.#outbox.flushed().then(() => this.#closeWrite());
+  }
+
+  /** The client let too much pile up unread: drop it (others see LEFT). */
+  onOverflow(queuedBytes: number): void {
+    this.#context.log(
+      `${this.name || this.addr} dropped: ${queuedBytes} bytes unread`,
+    );
+    this.#closing = true;
+    // Not inside the broadcast that overflowed: its LEFT would overtake it.
+    queueMicrotask(() => {
+      this.#leave();
+      this.#close();
+    });
+  }
+
+  /** A write failed: the connection is gone. */
+  onWriteError(): void {
+    this.#close();
+  }
+
+  #handle(line: string): void {
+    if (this.#closing) return;
+    const command = parseCommand(line);
+    switch (command.verb) {
+      case "QUIT":
+        return this.end("BYE");
+      case "LOGIN":
+        return this.#login(command.name);
+      case "UNKNOWN":
+        return this.#reply("ERROR unknown command");
+    }
+    if (!this.name) return this.#reply("ERROR not logged in");
+    switch (command.verb) {
+      case "WHO":
+        return this.#reply(this.#context.room.who());
+      case "SAY":
+        return this.#say(command.text);
+      case "TELL":
+        return this.#tell(command.to, command.text);
+    }
+  }
+
+  // C: LOGIN alice   S: WELCOME alice   (everyone else: JOINED alice)
+  #login(name: string): void {
+    if (this.name) return this.#reply("ERROR already logged in");
+    if (!isValidName(name)) {
+      return this.#reply(`ERROR invalid name (${NAME_RULE})`);
+    }
+    this.name = name;
+    if (!this.#context.room.join(this)) {
+      this.name = "";
+      return this.#reply("ERROR name taken");
+    }
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#context.log(`${this.addr} logged in as ${name}`);
+    this.#reply(`WELCOME ${name}`);
+  }
+
+  // C: SAY hi   (everyone else) S: MSG alice hi
+  #say(text: string): void {
+    if (isBlank(text)) return this.#reply("ERROR empty message");
+    // Text has no control characters left, so it is safe to print as is.
+    this.#context.log(`${this.name}: ${text}`);
+    this.#context.room.say(this, text);
+  }
+
+  // C: TELL bob psst   (bob) S: PRIVATE alice psst
+  #tell(to: string, text: string): void {
+    if (isBlank(text)) return this.#reply("ERROR empty message");
+    const target = this.#context.room.tell(this, to, text);
+    if (!target) return this.#reply("ERROR no such user");
+    this.#context.log(`${this.name} -> ${target.name}: ${text}`);
+  }
+
+  #reply(text: string): void {
+    this.#outbox.push(encodeLine(text));
+  }
+
+  #loginTimedOut(): void {
+    this.#context.log(`${this.addr} did not log in in time`);
+    this.end("ERROR login timeout");
+  }
+
+  #leave(): void {
+    if (this.#context.room.leave(this)) {
+      this.#context.log(`${this.name} left`);
+    }
+  }
+
+  #closeWrite(): void {
+    if (this.#closed) return;
+    try {
+      this.#conn.closeWrite().catch(ignoreConnectionError);
+    } catch (error) {
+      ignoreConnectionError(error);
+    }
+  }
+
+  /** Close the socket; a pending read or write fails and ends the session. */
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#outbox.close();
+    try {
+      this.#conn.close();
+    } catch (error) {
+      ignoreConnectionError(error);
+    }
+  }
+}
+
+/** Read and forget whatever the client still sends, until it closes. */
+async function discardInput(conn: Deno.Conn): Promise<void> {
+  const scrap = new Uint8Array(512);
+  while (await conn.read(scrap) !== null) {
+    // The client's lines after our last words are not answered.
+  }
+}
+
+function ignoreConnectionError(error: unknown): void {
+  if (!isConnectionError(error)) throw error;
+}
