@@ -72,14 +72,15 @@ const ROWS: Row[] = [
     met: (o, r) => ratio(o, r, "logins_per_s") >= 1 && noneLost(o),
   },
   {
-    title: "chat idle, 5000 logged-in clients",
+    title: "chat idle, 5000 logged-in clients, after 20 s",
     group: "idle",
     label: "idle5000",
-    metric: "kib_per_client",
+    metric: "kib_per_client_held",
     unit: "KiB/client",
     reference: "node",
     target: "<= 10 KiB per client",
-    met: (o) => (o.kib_per_client ?? Infinity) <= 10 && (o.logins ?? 0) >= 5000,
+    met: (o) =>
+      (o.kib_per_client_held ?? Infinity) <= 10 && (o.logins ?? 0) >= 5000,
   },
   {
     title: "calculator, 50 sessions x 1000, sequential",
@@ -141,25 +142,38 @@ export function table(dir: string): string {
   for (const row of ROWS) {
     const bySrv = load(dir, row.group)?.results[row.label];
     const m = (server: string): Medians => bySrv?.[server]?.median ?? {};
-    const ours = m("ours"), ref = m(row.reference);
-    const measured = ours[row.metric] != null;
-    const r = ratio(ours, ref, row.metric);
-    const extra = row.label === "fanout1000"
-      ? ` (p99 ${fmt(ratio(ours, ref, "p99_ms"))}x)`
-      : "";
-    lines.push(
-      `| ${row.title} | ${row.unit} | ${fmt(ours[row.metric])} | ${
-        fmt(m("node")[row.metric])
-      } | ` +
-        `${fmt(m("py")[row.metric])} | ${
-          fmt(r)
-        }x ${row.reference}${extra} | ${row.target} | ` +
-        `${
-          measured ? (row.met(ours, ref) ? "yes" : "**no**") : "not measured"
-        } |`,
-    );
+    lines.push(`| ${cells(row, m).join(" | ")} |`);
   }
   return lines.join("\n");
+}
+
+/** One row's cells, from the medians of each server. */
+function cells(row: Row, m: (server: string) => Medians): string[] {
+  const ours = m("ours"), ref = m(row.reference);
+  const measured = ours[row.metric] != null;
+  let vsRef = `${fmt(ratio(ours, ref, row.metric))}x ${row.reference}`;
+  if (row.label === "fanout1000") {
+    vsRef += ` (p99 ${fmt(ratio(ours, ref, "p99_ms"))}x)`;
+  }
+  if (row.label === "idle5000") {
+    vsRef += ` (1 s after the logins: ours ${fmt(ours.kib_per_client)}, ` +
+      `node ${fmt(ref.kib_per_client)})`;
+  }
+  const met = !measured
+    ? "not measured"
+    : row.met(ours, ref)
+    ? "yes"
+    : "**no**";
+  return [
+    row.title,
+    row.unit,
+    fmt(ours[row.metric]),
+    fmt(m("node")[row.metric]),
+    fmt(m("py")[row.metric]),
+    vsRef,
+    row.target,
+    met,
+  ];
 }
 
 if (import.meta.main) console.log(table(Deno.args[0] ?? "bench/results"));

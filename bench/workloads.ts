@@ -159,11 +159,11 @@ export const WORKLOADS: readonly Workload[] = [
     title:
       "chat idle: 5000 clients logged in and silent; server memory per client",
     tool: "chat_load.ts",
-    args: split("--mode idle --clients 5000 --concurrency 100 --hold 5"),
+    args: split("--mode idle --clients 5000 --concurrency 100 --hold 20"),
     quickArgs: split("--mode idle --clients 30 --concurrency 10 --hold 0.2"),
     timeout: 300,
     quickTimeout: 20,
-    metric: "kib_per_client",
+    metric: "kib_per_client_held",
     unit: "KiB/client",
     lowerIsBetter: true,
     connections: 5000,
