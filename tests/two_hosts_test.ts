@@ -1,0 +1,220 @@
+/**
+ * Q2, "run the client and the server on two different computers", with two
+ * computers made of Linux network namespaces: host A (10.200.0.1) and host B
+ * (10.200.0.2), joined by a virtual Ethernet cable (a veth pair) and nothing
+ * else. The servers run on A with `--host 0.0.0.0`, the clients on B with
+ * `--host 10.200.0.1`, exactly as on two real machines (udp/README.md).
+ *
+ * Needs root and `ip` (iproute2); elsewhere the tests are ignored and the
+ * reason is printed. Every run uses new namespace names, and deletes them
+ * (with their veth pair) in `finally`, after its processes are gone.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { ROOT, RUN_FLAGS, RunningScript } from "./support.ts";
+
+const A_ADDR = "10.200.0.1";
+const B_ADDR = "10.200.0.2";
+
+const SKIP_REASON = await whyNamespacesUnavailable();
+if (SKIP_REASON) {
+  console.log(`two_hosts_test: two-computer tests ignored: ${SKIP_REASON}`);
+}
+
+/** Two network namespaces joined by a veth pair; dispose to delete them. */
+interface Hosts extends AsyncDisposable {
+  a: string;
+  b: string;
+}
+
+Deno.test({
+  name: "two computers (network namespaces), Q2",
+  ignore: SKIP_REASON !== undefined,
+  async fn(t) {
+    await using hosts = await makeHosts();
+
+    await t.step("UDP hello: server on A, client on B", async () => {
+      await using server = await startOn(hosts.a, "udp/hello_server.ts");
+      const client = await runOn(hosts.b, "udp/hello_client.ts", [
+        "--host",
+        A_ADDR,
+        "--port",
+        String(server.port),
+      ]);
+      assert.equal(client.code, 0, client.stderr);
+      assert.match(client.stdout, /Ok/);
+      // The client names the server it heard from: A's address.
+      assert.match(client.stdout, addrPattern(A_ADDR, server.port));
+      // The server names the sender: B's address, not 127.0.0.1.
+      const line = await server.waitFor("UDP joke");
+      assert.match(line, addrPattern(B_ADDR));
+    });
+
+    await t.step("UDP date/time: server on A, client on B", async () => {
+      await using server = await startOn(hosts.a, "udp/time_server.ts");
+      const client = await runOn(hosts.b, "udp/time_client.ts", [
+        "--host",
+        A_ADDR,
+        "--port",
+        String(server.port),
+        "--count",
+        "2",
+        "--min-delay",
+        "0",
+        "--max-delay",
+        "0",
+      ]);
+      assert.equal(client.code, 0, client.stderr);
+      assert.match(client.stdout, /\d{4}-\d\d-\d\d|\d\d:\d\d:\d\d/);
+      assert.doesNotMatch(client.stdout, /ERROR/);
+      const line = await server.waitFor(/SEND_(DATE|TIME)/i);
+      assert.match(line, addrPattern(B_ADDR));
+    });
+
+    await t.step("TCP knock-knock: server on A, client on B", async () => {
+      await using server = await startOn(hosts.a, "tcp/knock_server.ts");
+      const client = await runOn(hosts.b, "tcp/knock_client.ts", [
+        "--host",
+        A_ADDR,
+        "--port",
+        String(server.port),
+      ]);
+      assert.equal(client.code, 0, client.stderr);
+      assert.match(client.stdout, /Who's there\?/);
+      const line = await server.waitFor("Knock knock");
+      assert.match(line, addrPattern(B_ADDR));
+    });
+
+    await t.step(
+      "a server bound to 127.0.0.1 cannot be reached from B",
+      async () => {
+        await using server = await startOn(
+          hosts.a,
+          "tcp/knock_server.ts",
+          "127.0.0.1",
+        );
+        const client = await runOn(hosts.b, "tcp/knock_client.ts", [
+          "--host",
+          A_ADDR,
+          "--port",
+          String(server.port),
+        ]);
+        assert.equal(client.code, 1);
+        assert.match(client.stderr, /connection refused/i);
+      },
+    );
+  },
+});
+
+/** Why the namespaces cannot be made here, or `undefined` when they can. */
+async function whyNamespacesUnavailable(): Promise<string | undefined> {
+  if (Deno.build.os !== "linux") return "network namespaces are Linux only";
+  if (Deno.uid() !== 0) return "needs root (ip netns add)";
+  const probe = `lab-probe-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await ip("netns", "add", probe);
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound
+      ? "the ip command (iproute2) is not installed"
+      : `cannot create a network namespace: ${(error as Error).message}`;
+  }
+  await ip("netns", "del", probe);
+  return undefined;
+}
+
+/** Host A and host B, each with an address on the veth pair between them. */
+async function makeHosts(): Promise<Hosts> {
+  const id = crypto.randomUUID().slice(0, 6);
+  const a = `lab-a-${id}`;
+  const b = `lab-b-${id}`;
+  const dispose = async () => {
+    // Deleting a namespace deletes the veth end inside it, and so the pair.
+    for (const ns of [a, b]) {
+      await ip("netns", "del", ns).catch(() => {});
+    }
+  };
+  try {
+    await ip("netns", "add", a);
+    await ip("netns", "add", b);
+    await ip(
+      ...["link", "add", `va${id}`, "netns", a, "type", "veth"],
+      ...["peer", "name", `vb${id}`, "netns", b],
+    );
+    await configure(a, `va${id}`, A_ADDR);
+    await configure(b, `vb${id}`, B_ADDR);
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { a, b, [Symbol.asyncDispose]: dispose };
+}
+
+async function configure(ns: string, dev: string, addr: string) {
+  await ip("-n", ns, "addr", "add", `${addr}/24`, "dev", dev);
+  await ip("-n", ns, "link", "set", dev, "up");
+  await ip("-n", ns, "link", "set", "lo", "up");
+}
+
+/** Run `ip ARGS`; throws with ip's message when it fails. */
+async function ip(...args: string[]): Promise<void> {
+  const { success, stderr } = await new Deno.Command("ip", {
+    args,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!success) {
+    throw new Error(
+      `ip ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`,
+    );
+  }
+}
+
+/** `ip netns exec NS deno run <exercise flags> SCRIPT ARGS`. */
+function commandOn(ns: string, script: string, args: string[]): Deno.Command {
+  return new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      ns,
+      Deno.execPath(),
+      "run",
+      ...RUN_FLAGS,
+      script,
+      ...args,
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** Start a server in `ns` on `host` (default: every interface), free port. */
+async function startOn(ns: string, script: string, host = "0.0.0.0") {
+  const running = new RunningScript(
+    commandOn(ns, script, ["--host", host, "--port", "0"]).spawn(),
+  );
+  try {
+    const first = await running.waitFor(/./);
+    const port = Number(/listening on \S+:(\d+)/.exec(first)?.[1]);
+    assert.ok(port > 0, `first line has no 'listening on': ${first}`);
+    return Object.assign(running, { port });
+  } catch (error) {
+    await running.stop("SIGKILL");
+    throw error;
+  }
+}
+
+/** Run a client in `ns` to its end (killed after 20 s: a hang fails). */
+function runOn(ns: string, script: string, args: string[]) {
+  return new RunningScript(commandOn(ns, script, args).spawn()).finish(20_000);
+}
+
+/** `10.200.0.2:<any port>`, or exactly `10.200.0.1:12345`. */
+function addrPattern(host: string, port?: number): RegExp {
+  const escaped = host.replaceAll(".", "\\.");
+  return new RegExp(`${escaped}:${port ?? "\\d+"}(?!\\d)`);
+}
