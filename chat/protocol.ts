@@ -90,14 +90,17 @@ export function isBlank(text: string): boolean {
   return text.trim() === "";
 }
 
+/** Controls, invisible format characters (U+202E reverses text), line separators. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\u2028\u2029]/gu;
+
 /**
- * `text` with control characters shown as escapes, for printing something a
- * client sent to a terminal: `"a\x1b[2J"` -> `"a\\x1b[2J"`.
+ * `text` safe to print on a terminal: control and invisible format
+ * characters shown as escapes (`"a\x1b[2J"` -> `"a\\u{1b}[2J"`), so text from
+ * the network cannot move the cursor, clear the screen or reorder a line.
  */
-export function escapeControls(text: string): string {
-  if (!HAS_CONTROL_CHAR.test(text)) return text;
+export function printable(text: string): string {
   return text.replace(
-    CONTROL_CHARS,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+    UNPRINTABLE,
+    (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`,
   );
 }

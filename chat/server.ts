@@ -22,9 +22,8 @@
  */
 
 import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
-import { MAX_LINE_BYTES } from "../lib/lines.ts";
+import { isConnectionLost, MAX_LINE_BYTES } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
-import { isConnectionError } from "../lib/outbox.ts";
 import { Room } from "./room.ts";
 import { Session, type SessionContext } from "./session.ts";
 
@@ -130,7 +129,7 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
         conn = await listener.accept();
       } catch (error) {
         if (stopping || error instanceof Deno.errors.BadResource) return;
-        if (isConnectionError(error)) continue; // it left before we took it
+        if (isConnectionLost(error)) continue; // it left before we took it
         log(`Cannot accept a connection: ${(error as Error).message}`);
         await new Promise((wake) => setTimeout(wake, ACCEPT_RETRY_MS));
         continue;
@@ -169,21 +168,51 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
 
 async function main(): Promise<void> {
   const flags = parseFlags(COMMAND);
+  const stdout = batchedStdout();
   const server = startChatServer({
     hostname: flags.host,
     port: flags.port,
+    log: stdout.log,
     maxClients: flags["max-clients"],
     loginTimeout: flags["login-timeout"],
     maxQueue: flags["max-queue"],
     maxLine: flags["max-line"],
   });
+  // Ready for Ctrl+C or SIGTERM before saying so: a script that reads the
+  // first line may stop us right after it.
+  const stopped = new Promise((stop) => onShutdown(stop));
   console.log(`Chat server listening on ${formatAddr(server.addr)}`);
-  const { promise: stopSignal, resolve } = Promise.withResolvers<void>();
-  const removeHandlers = onShutdown(() => resolve());
-  await stopSignal;
-  removeHandlers();
+  await stopped;
   await server.close();
+  stdout.flush();
   console.log("Chat server stopped");
+}
+
+/**
+ * Like console.log, but the lines logged in one turn of the event loop go
+ * to stdout in one write: with a busy room, a write per message would cost
+ * more than relaying it.
+ */
+function batchedStdout(): { log: (line: string) => void; flush: () => void } {
+  const encoder = new TextEncoder();
+  let lines: string[] = [];
+  function flush(): void {
+    if (lines.length === 0) return;
+    const bytes = encoder.encode(lines.join("\n") + "\n");
+    lines = [];
+    try {
+      let written = 0;
+      while (written < bytes.length) {
+        written += Deno.stdout.writeSync(bytes.subarray(written));
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BrokenPipe)) throw error; // nobody reads
+    }
+  }
+  function log(line: string): void {
+    if (lines.push(line) === 1) setTimeout(flush, 0);
+  }
+  return { log, flush };
 }
 
 if (import.meta.main) await runMain(main, COMMAND);

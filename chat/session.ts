@@ -13,10 +13,21 @@
  * @module
  */
 
-import { encodeLine, LineReader, LineTooLongError } from "../lib/lines.ts";
+import {
+  encodeLine,
+  isConnectionLost,
+  LineReader,
+  LineTooLongError,
+} from "../lib/lines.ts";
 import { formatAddr } from "../lib/net.ts";
-import { isConnectionError, Outbox, type OutboxOwner } from "../lib/outbox.ts";
-import { isBlank, isValidName, NAME_RULE, parseCommand } from "./protocol.ts";
+import { Outbox, type OutboxOwner } from "../lib/outbox.ts";
+import {
+  isBlank,
+  isValidName,
+  NAME_RULE,
+  parseCommand,
+  printable,
+} from "./protocol.ts";
 import type { Member, Room } from "./room.ts";
 
 /**
@@ -97,7 +108,7 @@ export class Session implements Member, OutboxOwner {
       if (error instanceof LineTooLongError) {
         this.end("ERROR line too long");
         await discardInput(this.#conn).catch(ignoreConnectionError);
-      } else if (!isConnectionError(error)) throw error;
+      } else if (!isConnectionLost(error)) throw error;
     } finally {
       clearTimeout(this.#timer);
       this.#leave();
@@ -183,8 +194,7 @@ export class Session implements Member, OutboxOwner {
   // C: SAY hi   (everyone else) S: MSG alice hi
   #say(text: string): void {
     if (isBlank(text)) return this.#reply("ERROR empty message");
-    // Text has no control characters left, so it is safe to print as is.
-    this.#context.log(`${this.name}: ${text}`);
+    this.#context.log(`${this.name}: ${printable(text)}`);
     this.#context.room.say(this, text);
   }
 
@@ -193,7 +203,7 @@ export class Session implements Member, OutboxOwner {
     if (isBlank(text)) return this.#reply("ERROR empty message");
     const target = this.#context.room.tell(this, to, text);
     if (!target) return this.#reply("ERROR no such user");
-    this.#context.log(`${this.name} -> ${target.name}: ${text}`);
+    this.#context.log(`${this.name} -> ${target.name}: ${printable(text)}`);
   }
 
   #reply(text: string): void {
@@ -242,5 +252,5 @@ async function discardInput(conn: Deno.Conn): Promise<void> {
 }
 
 function ignoreConnectionError(error: unknown): void {
-  if (!isConnectionError(error)) throw error;
+  if (!isConnectionLost(error)) throw error;
 }

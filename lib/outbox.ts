@@ -39,7 +39,7 @@
  * @module
  */
 
-import type { ByteSink } from "./lines.ts";
+import { type ByteSink, isConnectionLost } from "./lines.ts";
 
 /** Who an {@linkcode Outbox} reports trouble to (the connection's owner). */
 export interface OutboxOwner {
@@ -165,7 +165,7 @@ export class Outbox {
   }
 
   #failed(error: unknown): void {
-    if (!isConnectionError(error)) throw error;
+    if (!isConnectionLost(error)) throw error;
     if (this.#state === "closed") return;
     this.close();
     this.#owner.onWriteError(error as Error);
@@ -190,27 +190,4 @@ function concat(chunks: Uint8Array[]): Uint8Array {
     at += chunk.length;
   }
   return out;
-}
-
-/**
- * True for the errors that mean "this connection is gone" (the peer reset
- * or closed it, or we closed it under a pending read or write): close that
- * connection and keep serving the others. Anything else is a bug.
- *
- * @example
- * ```ts
- * import { isConnectionError } from "./outbox.ts";
- * console.assert(isConnectionError(new Deno.errors.ConnectionReset("reset")));
- * console.assert(!isConnectionError(new TypeError("oops")));
- * ```
- */
-export function isConnectionError(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.BadResource ||
-    error instanceof Deno.errors.Interrupted ||
-    error instanceof Deno.errors.UnexpectedEof ||
-    error instanceof Deno.errors.NotConnected ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.TimedOut;
 }

@@ -1,0 +1,476 @@
+/**
+ * The chat protocol (CONTRACT 3.5) over real sockets, row by row and rule by
+ * rule. Runs against our server in-process, or judges another one:
+ *
+ *   CHAT_ADDR=127.0.0.1:5000 deno test -A tests/chat_protocol_test.ts
+ *
+ * A few checks need our own server (special limits, its log, SIGTERM): they
+ * are skipped, with the reason printed, when CHAT_ADDR is set.
+ *
+ * @module
+ */
+
+import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
+import { startServer } from "./support.ts";
+import {
+  ChatClient,
+  chatServer,
+  EXTERNAL,
+  Names,
+  NEEDS_OWN_SERVER,
+  ownUsers,
+} from "./chat_support.ts";
+
+const encoder = new TextEncoder();
+
+Deno.test("LOGIN: WELCOME to the joiner, JOINED to everyone else only", async () => {
+  await using server = chatServer();
+  const names = new Names();
+  await using ann = await ChatClient.login(server.target, names, "ann");
+  await using bob = await ChatClient.login(server.target, names, "bob");
+  strictEqual(await ann.next(), `JOINED ${bob.name}`);
+  // Bob is not told about himself: the next line he gets answers his WHO.
+  match(await bob.ask("WHO"), /^USERS /);
+});
+
+Deno.test("LOGIN: names are 1-24 of A-Z a-z 0-9 _ - . and unique ignoring case", async (t) => {
+  await using server = chatServer();
+  const names = new Names();
+  await using ann = await ChatClient.login(server.target, names, "Ann");
+  await using other = await ChatClient.connect(server.target, names);
+
+  await t.step("a name taken in another case is refused", async () => {
+    match(await other.ask(`LOGIN ${ann.name.toUpperCase()}`), /^ERROR /);
+    match(await other.ask(`LOGIN ${ann.name.toLowerCase()}`), /^ERROR /);
+  });
+
+  await t.step("invalid names are refused", async () => {
+    const bad = [
+      "", // LOGIN with a space and nothing after it
+      " ",
+      "x".repeat(25),
+      "two words",
+      "émile",
+      "名前",
+      "semi;colon",
+      "tab\there",
+      "esc\x1b[2J",
+    ];
+    for (const name of bad) {
+      match(await other.ask(`LOGIN ${name}`), /^ERROR /, JSON.stringify(name));
+    }
+    match(await other.ask("LOGIN"), /^ERROR /);
+  });
+
+  await t.step(
+    "the connection stays open: a good name is then accepted",
+    async () => {
+      // 19 + "-tag" = 24 characters, every kind the rule allows.
+      const name = names.of("Zz9_.-" + "y".repeat(13));
+      strictEqual(name.length, 24);
+      await other.login(name);
+      strictEqual(await ann.next(), `JOINED ${name}`);
+    },
+  );
+
+  await t.step("a second LOGIN is refused", async () => {
+    match(await other.ask(`LOGIN ${names.of("again")}`), /^ERROR /);
+    deepStrictEqual(ownUsers(await other.ask("WHO"), names), [
+      ann.name,
+      other.name,
+    ]);
+  });
+});
+
+Deno.test("before WELCOME only LOGIN and QUIT are accepted", async (t) => {
+  await using server = chatServer();
+  const names = new Names();
+
+  await t.step(
+    "SAY, WHO, TELL: ERROR not logged in, connection open",
+    async () => {
+      await using early = await ChatClient.connect(server.target, names);
+      for (const line of ["SAY hi", "WHO", `TELL ${names.of("x")} hi`]) {
+        strictEqual(await early.ask(line), "ERROR not logged in", line);
+      }
+      match(await early.ask("DANCE"), /^ERROR /);
+      await early.login(names.of("late"));
+    },
+  );
+
+  await t.step("QUIT before LOGIN: BYE, then the server closes", async () => {
+    await using early = await ChatClient.connect(server.target, names);
+    strictEqual(await early.ask("QUIT"), "BYE");
+    await early.expectClosed();
+  });
+});
+
+Deno.test("commands ignore case; CRLF and several lines per write work", async () => {
+  await using server = chatServer();
+  const names = new Names();
+  await using ann = await ChatClient.login(server.target, names, "ann");
+  await using bob = await ChatClient.connect(server.target, names);
+  const name = names.of("bob");
+  await bob.client.send(`login ${name}\r\nWho\r\nsAy hello\r\n`);
+  strictEqual(await bob.next(), `WELCOME ${name}`);
+  deepStrictEqual(ownUsers(await bob.next(), names), [ann.name, name]);
+  strictEqual(await ann.next(), `JOINED ${name}`);
+  strictEqual(await ann.next(), `MSG ${name} hello`);
+});
+
+Deno.test("an unknown command or an empty line: ERROR, connection open", async () => {
+  await using server = chatServer();
+  const names = new Names();
+  await using ann = await ChatClient.login(server.target, names, "ann");
+  match(await ann.ask("SHOUT hi"), /^ERROR /);
+  match(await ann.ask(""), /^ERROR /);
+  match(await ann.ask("SAYhello"), /^ERROR /);
+  match(await ann.ask("WHO"), /^USERS /);
+});
+
+Deno.test("SAY: MSG <from> <text> to everyone but the sender", async () => {
+  await using server = chatServer();
+  const names = new Names();
+  await using ann = await ChatClient.login(server.target, names, "ann");
+  await using bob = await ChatClient.login(server.target, names, "bob");
+  await using cat = await ChatClient.login(server.target, names, "cat");
+  await ann.linesUntil(`JOINED ${cat.name}`);
+  await bob.linesUntil(`JOINED ${cat.name}`);
+
+  const text = " héllo,  wörld 👋 ";
+  await ann.send(`SAY ${text}`);
+  strictEqual(await bob.next(), `MSG ${ann.name} ${text}`);
+  strictEqual(await cat.next(), `MSG ${ann.name} ${text}`);
+  // Ann got nothing back: the next line she receives is Bob's marker.
+  await bob.send("SAY marker");
+  strictEqual(await ann.next(), `MSG ${bob.name} marker`);
+});
+
+Deno.test("TELL: PRIVATE <from> <text> to its one addressee", async (t) => {
+  await using server = chatServer();
+  const names = new Names();
+  await using ann = await ChatClient.login(server.target, names, "ann");
+  await using bob = await ChatClient.login(server.target, names, "bob");
+  await using cat = await ChatClient.login(server.target, names, "cat");
+  await ann.linesUntil(`JOINED ${cat.name}`);
+  await bob.linesUntil(`JOINED ${cat.name}`);
+
+  await t.step("only the addressee gets it", async () => {
+    await ann.send(`TELL ${bob.name} psst, a secret`);
+    strictEqual(await bob.next(), `PRIVATE ${ann.name} psst, a secret`);
+    // Cat and Ann got nothing: the next line each receives is a later marker.
+    await bob.send("SAY marker");
+    strictEqual(await cat.next(), `MSG ${bob.name} marker`);
+    strictEqual(await ann.next(), `MSG ${bob.name} marker`);
+  });
+
+  await t.step("the addressee's name is matched ignoring case", async () => {
+    await cat.send(`tell ${bob.name.toUpperCase()} hi`);
+    strictEqual(await bob.next(), `PRIVATE ${cat.name} hi`);
+  });
+
+  await t.step("an unknown addressee: ERROR, connection open", async () => {
+    match(await ann.ask(`TELL ${names.of("nobody")} hello?`), /^ERROR /);
+    match(await ann.ask("WHO"), /^USERS /);
+  });
+});
+
+Deno.test("WHO: USERS in joining order", async () => {
+  await using server = chatServer();
+  const names = new Names();
+  await using ann = await ChatClient.login(server.target, names, "ann");
+  const bob = await ChatClient.login(server.target, names, "bob");
+  await using cat = await ChatClient.login(server.target, names, "cat");
+  deepStrictEqual(ownUsers(await cat.ask("WHO"), names), [
+    ann.name,
+    bob.name,
+    cat.name,
+  ]);
+  await bob.send("QUIT");
+  await bob.waitFor("BYE");
+  bob.close();
+  await ann.waitFor(`LEFT ${bob.name}`);
+  await using dan = await ChatClient.login(server.target, names, "dan");
+  await ann.linesUntil(`JOINED ${dan.name}`);
+  deepStrictEqual(ownUsers(await ann.ask("WHO"), names), [
+    ann.name,
+    cat.name,
+    dan.name,
+  ]);
+});
+
+Deno.test("leaving: LEFT <name> to the others, however the client goes", async (t) => {
+  await using server = chatServer();
+  const names = new Names();
+  await using ann = await ChatClient.login(server.target, names, "ann");
+
+  await t.step(
+    "QUIT: BYE, the server closes, the others see LEFT",
+    async () => {
+      await using bob = await ChatClient.login(server.target, names, "bob");
+      strictEqual(await bob.ask("QUIT"), "BYE");
+      await bob.expectClosed();
+      await ann.linesUntil(`LEFT ${bob.name}`).then((before) =>
+        deepStrictEqual(before, [`JOINED ${bob.name}`])
+      );
+    },
+  );
+
+  await t.step("the name is free again after leaving", async () => {
+    await using bob = await ChatClient.login(server.target, names, "BOB");
+    strictEqual(await ann.next(), `JOINED ${bob.name}`);
+  });
+
+  await t.step("closing the connection without QUIT", async () => {
+    const cat = await ChatClient.login(server.target, names, "cat");
+    cat.close();
+    await ann.waitFor(`LEFT ${cat.name}`);
+  });
+
+  await t.step(
+    "closing with unread data (the kernel sends a reset)",
+    async () => {
+      const dan = await ChatClient.login(server.target, names, "dan");
+      await using eve = await ChatClient.login(server.target, names, "eve");
+      await ann.send("SAY dan will not read this");
+      // Eve has it, so Dan's copy is in flight or waiting, unread.
+      strictEqual(await eve.next(), `MSG ${ann.name} dan will not read this`);
+      dan.close();
+      await ann.waitFor(`LEFT ${dan.name}`);
+    },
+  );
+
+  await t.step("closing in the middle of a line", async () => {
+    const fay = await ChatClient.login(server.target, names, "fay");
+    await fay.client.send("SAY half a li");
+    fay.close();
+    await ann.waitFor(`LEFT ${fay.name}`);
+  });
+});
+
+Deno.test("SAY and TELL text loses its control characters", async (t) => {
+  await using server = chatServer();
+  const names = new Names();
+  await using ann = await ChatClient.login(server.target, names, "ann");
+  await using bob = await ChatClient.login(server.target, names, "bob");
+  await ann.linesUntil(`JOINED ${bob.name}`);
+
+  await t.step(
+    "escape sequences, CSI, DEL, BEL, NUL, tab are removed",
+    async () => {
+      await ann.send("SAY a\x1b[2Jb\u009b31mc\x7fd\x07e\x00f\tg");
+      strictEqual(await bob.next(), `MSG ${ann.name} a[2Jb31mcdefg`);
+      await ann.send(`TELL ${bob.name} x\x1b[31my\u0085z`);
+      strictEqual(await bob.next(), `PRIVATE ${ann.name} x[31myz`);
+    },
+  );
+
+  await t.step("text that is empty once cleaned is refused", async () => {
+    for (
+      const line of [
+        "SAY",
+        "SAY ",
+        "SAY \x07\x1b",
+        `TELL ${bob.name}`,
+        `TELL ${bob.name} \x1b\x7f`,
+      ]
+    ) {
+      match(await ann.ask(line), /^ERROR /, JSON.stringify(line));
+    }
+    // Bob got none of them: the next line he receives is the marker.
+    await ann.send("SAY marker");
+    strictEqual(await bob.next(), `MSG ${ann.name} marker`);
+  });
+});
+
+Deno.test("a line over 1024 bytes: ERROR line too long, connection closed", async (t) => {
+  await using server = chatServer();
+  const names = new Names();
+  await using ann = await ChatClient.login(server.target, names, "ann");
+
+  await t.step("1024 bytes (CRLF not counted) are still a line", async () => {
+    await using bob = await ChatClient.login(server.target, names, "bob");
+    await ann.linesUntil(`JOINED ${bob.name}`);
+    const text = "x".repeat(1024 - "SAY ".length);
+    await bob.client.send(`SAY ${text}\r\n`);
+    strictEqual(await ann.next(), `MSG ${bob.name} ${text}`);
+  });
+
+  await t.step("1025 bytes: ERROR, closed, the others see LEFT", async () => {
+    await using cat = await ChatClient.login(server.target, names, "cat");
+    await ann.linesUntil(`JOINED ${cat.name}`);
+    await cat.send("SAY " + "é".repeat(511)); // 4 + 1022 bytes
+    strictEqual(await cat.next(), "ERROR line too long");
+    await cat.expectClosed();
+    await ann.waitFor(`LEFT ${cat.name}`);
+  });
+
+  await t.step(
+    "no line end at all: the server does not wait for one",
+    async () => {
+      await using dan = await ChatClient.connect(server.target, names);
+      await dan.client.send("x".repeat(4000));
+      strictEqual(await dan.next(), "ERROR line too long");
+      await dan.expectClosed();
+    },
+  );
+});
+
+Deno.test("a client that stops reading is dropped; the others keep receiving", async () => {
+  // Small queue for our server; an external server keeps its own limit.
+  await using server = chatServer({ maxQueue: 64 * 1024 });
+  const names = new Names();
+  await using watcher = await ChatClient.login(server.target, names, "watch");
+  await using stuck = await ChatClient.login(server.target, names, "stuck");
+  await using flooder = await ChatClient.login(server.target, names, "flood");
+  await watcher.linesUntil(`JOINED ${flooder.name}`);
+
+  // The watcher must keep getting lines (10 s at most between two) until
+  // it sees the stuck client leave; meanwhile the flooder talks and talks.
+  let dropped = false;
+  const watching = watcher.waitFor(`LEFT ${stuck.name}`, 10_000)
+    .finally(() => (dropped = true));
+  watching.catch(() => flooder.close()); // unblock a flooder the server stopped reading
+  const burst = encoder.encode(`SAY ${"x".repeat(1000)}\n`.repeat(64));
+  const maxBytes = 256 * 1024 * 1024;
+  try {
+    for (let sent = 0; !dropped && sent < maxBytes; sent += burst.length) {
+      await flooder.client.send(burst);
+    }
+  } catch (error) {
+    if (!dropped) throw error;
+  }
+  await watching;
+  if (!EXTERNAL) await server.log.waitFor(`${stuck.name} dropped`);
+  // Delivery to the others is still prompt: a marker gets through.
+  await flooder.send("SAY marker");
+  await watcher.waitFor(`MSG ${flooder.name} marker`);
+});
+
+Deno.test("100 clients: one message reaches all 99 others", async () => {
+  await using server = chatServer();
+  const names = new Names();
+  const clients: ChatClient[] = [];
+  try {
+    for (let i = 0; i < 100; i++) {
+      clients.push(await ChatClient.login(server.target, names, `c${i}`));
+    }
+    const [first, second] = clients;
+    await first.send("SAY hello, everyone");
+    const hello = `MSG ${first.name} hello, everyone`;
+    await Promise.all(clients.slice(1).map((c) => c.waitFor(hello)));
+    await second.send("SAY marker");
+    const before = await first.linesUntil(`MSG ${second.name} marker`);
+    ok(!before.includes(hello), "the sender got its own message");
+  } finally {
+    for (const client of clients) client.close();
+  }
+});
+
+Deno.test({
+  name: "--max-clients: ERROR server full, then close",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    await using server = chatServer({ maxClients: 2 });
+    const names = new Names();
+    await using ann = await ChatClient.login(server.target, names, "ann");
+    const idle = await ChatClient.connect(server.target, names);
+    // Answered, so the server has taken it in before the third one comes.
+    strictEqual(await idle.ask("WHO"), "ERROR not logged in");
+    await using third = await ChatClient.connect(server.target, names);
+    strictEqual(await third.next(), "ERROR server full");
+    await third.expectClosed();
+    strictEqual(await idle.ask("QUIT"), "BYE");
+    idle.close();
+    const port = (idle.client.conn.localAddr as Deno.NetAddr).port;
+    await server.log.waitFor(`127.0.0.1:${port} disconnected`);
+    await using fourth = await ChatClient.login(server.target, names, "dan");
+    strictEqual(await ann.next(), `JOINED ${fourth.name}`);
+  },
+});
+
+Deno.test({
+  name: "--login-timeout: ERROR login timeout, then close",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    await using server = chatServer({ loginTimeout: 0.2 });
+    const names = new Names();
+    await using ann = await ChatClient.login(server.target, names, "ann");
+    await using slow = await ChatClient.connect(server.target, names);
+    strictEqual(await slow.next(), "ERROR login timeout");
+    await slow.expectClosed();
+    // Logged in in time: not affected.
+    match(await ann.ask("WHO"), /^USERS /);
+  },
+});
+
+Deno.test({
+  name: "the server prints connects, logins, messages and leaves, escaped",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    await using server = chatServer();
+    const names = new Names();
+    await using ann = await ChatClient.login(server.target, names, "ann");
+    const bob = await ChatClient.login(server.target, names, "bob");
+    await server.log.waitFor(/^127\.0\.0\.1:\d+ connected$/);
+    await server.log.waitFor(new RegExp(`logged in as ${bob.name}$`));
+    await ann.send("SAY evil \u202etxt.exe");
+    await server.log.waitFor(`${ann.name}: evil \\u{202e}txt.exe`);
+    await ann.send(`TELL ${bob.name} psst`);
+    await server.log.waitFor(`${ann.name} -> ${bob.name}: psst`);
+    bob.close();
+    await server.log.waitFor(`${bob.name} left`);
+    await server.log.waitFor(/disconnected$/);
+  },
+});
+
+Deno.test({
+  name: "chat/server.ts: flags, SIGTERM tells every client, exit 0",
+  ignore: NEEDS_OWN_SERVER,
+  async fn(t) {
+    await t.step(
+      "--max-clients 1 --login-timeout 0.5 (decimals accepted)",
+      async () => {
+        await using server = await startServer("chat/server.ts", [
+          "--max-clients",
+          "1",
+          "--login-timeout",
+          "0.5",
+        ]);
+        const target = { hostname: server.host, port: server.port };
+        const names = new Names();
+        await using first = await ChatClient.connect(target, names);
+        await server.waitFor("connected");
+        await using second = await ChatClient.connect(target, names);
+        strictEqual(await second.next(), "ERROR server full");
+        strictEqual(await first.next(), "ERROR login timeout");
+        await first.expectClosed();
+      },
+    );
+
+    await t.step(
+      "SIGTERM: ERROR server shutting down to all, exit 0",
+      async () => {
+        await using server = await startServer("chat/server.ts");
+        const target = { hostname: server.host, port: server.port };
+        const names = new Names();
+        await using ann = await ChatClient.login(target, names, "ann");
+        await using stranger = await ChatClient.connect(target, names);
+        await server.waitFor(/connected$/);
+        await server.waitFor(/connected$/);
+        server.child.kill("SIGTERM");
+        strictEqual(await ann.next(), "ERROR server shutting down");
+        await ann.expectClosed();
+        strictEqual(await stranger.next(), "ERROR server shutting down");
+        await stranger.expectClosed();
+        const result = await server.finish();
+        strictEqual(result.code, 0, result.stderr);
+        match(result.stdout, /Chat server stopped$/);
+      },
+    );
+  },
+});
+
+if (EXTERNAL) {
+  console.log("(the chat protocol checks above judged CHAT_ADDR)");
+}
