@@ -1,0 +1,247 @@
+/**
+ * Chat window (part 3, Q8): log in with a unique name, then every line you
+ * type reaches everyone else in the room (CONTRACT 3.5).
+ *
+ * Run:   deno run --allow-net chat/client.ts [--host 127.0.0.1] [--port 5000] [--name ann]
+ *        deno task chat-client
+ * Type:  a line to say it, /who to list the room, /msg <name> <text> to
+ *        whisper, quit or /quit (or Ctrl+D) to leave.
+ *
+ * ```
+ * C: LOGIN ann             S: WELCOME ann         (name taken? S: ERROR name taken)
+ * C: SAY hi all            (shown to the others as "ann: hi all")
+ * S: MSG bob hello         shown as "bob: hello"
+ * S: JOINED cat            shown as "cat has joined the chat."
+ * C: QUIT                  S: BYE
+ * ```
+ *
+ * Exit codes: 0 after leaving (quit, or end of input), 1 when the server is
+ * not running or goes away, 2 for bad flags.
+ *
+ * @module
+ */
+
+import { clientFlags, FatalError, parseFlags, runMain } from "../lib/cli.ts";
+import { isConnectionLost, LineReader, writeLine } from "../lib/lines.ts";
+import { connectTcp } from "../lib/net.ts";
+import { printable } from "./protocol.ts";
+import { type ChatWindow, openWindow } from "./window.ts";
+
+const DEFAULT_PORT = 5000;
+
+const COMMAND = {
+  name: "chat-client",
+  summary: "Chat window: log in to the chat server and talk to the room.",
+  flags: {
+    ...clientFlags(DEFAULT_PORT),
+    name: {
+      kind: "string",
+      placeholder: "NAME",
+      help: "login name (default: asked; asked again if taken)",
+    },
+  },
+} as const;
+
+const HELP = "Type to talk; /who lists the room, /msg <name> <text> " +
+  "whispers, quit or /quit leaves.";
+
+async function main(): Promise<number> {
+  const flags = parseFlags(COMMAND);
+  const conn = await connectTcp(flags.host, flags.port);
+  const window = openWindow();
+  try {
+    return await chat(conn, window, flags.name);
+  } finally {
+    window.close();
+    conn.close();
+  }
+}
+
+/**
+ * The whole session on an open connection: log in, then talk until the
+ * person leaves (0) or the server goes away (FatalError).
+ */
+async function chat(
+  conn: Deno.Conn,
+  window: ChatWindow,
+  name?: string,
+): Promise<number> {
+  const server = new ServerLines(conn);
+  const loggedIn = await logIn(conn, server, window, name);
+  if (loggedIn === undefined) return await leave(conn, server);
+  window.show(`Welcome to the chat, ${loggedIn}. ${HELP}`);
+  const talk = { quitSent: false, over: false };
+  sendTyped(conn, window, talk).catch((error) => {
+    if (!isConnectionLost(error)) throw error; // the reader reports the end
+  });
+  try {
+    while (true) {
+      const line = await server.next();
+      if (line === "BYE") return 0;
+      if (line === null) {
+        if (talk.quitSent) return 0;
+        throw new FatalError("The chat server closed the connection");
+      }
+      const shown = describe(line);
+      if (shown !== undefined) window.show(shown);
+    }
+  } finally {
+    talk.over = true;
+  }
+}
+
+/**
+ * Ask for a name until the server accepts one. Returns the name, or
+ * `undefined` when the input ended first.
+ */
+async function logIn(
+  conn: Deno.Conn,
+  server: ServerLines,
+  window: ChatWindow,
+  name?: string,
+): Promise<string | undefined> {
+  while (true) {
+    name ??= (await window.ask("Your name: "))?.trim();
+    if (name === undefined) return undefined;
+    if (name === "") continue;
+    await writeLine(conn, `LOGIN ${name}`);
+    const answer = await server.next();
+    if (answer === null) {
+      throw new FatalError("The chat server closed the connection");
+    }
+    if (answer.startsWith("WELCOME")) return name;
+    const why = reason(answer);
+    // "name taken", "invalid name (...)": try another. Anything else (server
+    // full, login timeout, shutting down) ends the session.
+    if (!/name/i.test(why)) {
+      throw new FatalError(`The chat server refused: ${why}`);
+    }
+    window.show(`${why}: choose another name.`);
+    name = undefined;
+  }
+}
+
+/** Say QUIT and wait for BYE (or the end). */
+async function leave(conn: Deno.Conn, server: ServerLines): Promise<number> {
+  await writeLine(conn, "QUIT");
+  while (true) {
+    const line = await server.next();
+    if (line === null || line === "BYE") return 0;
+  }
+}
+
+/**
+ * Send what the person types until they quit or their input ends, then
+ * QUIT (unless the session is already `over`).
+ */
+async function sendTyped(
+  conn: Deno.Conn,
+  window: ChatWindow,
+  talk: { quitSent: boolean; over: boolean },
+): Promise<void> {
+  for (let typed; (typed = await window.ask("> ")) !== null;) {
+    const action = actionFor(typed);
+    if (action === "quit") break;
+    if (action === undefined) continue;
+    if ("hint" in action) window.show(action.hint);
+    else await writeLine(conn, action.send);
+  }
+  if (talk.over) return;
+  talk.quitSent = true;
+  await writeLine(conn, "QUIT");
+}
+
+/** What a typed line asks for: a protocol line, a hint, leaving, or nothing. */
+export type Action = { send: string } | { hint: string } | "quit" | undefined;
+
+/**
+ * What to do with a typed line.
+ *
+ * ```
+ * "hello"            -> { send: "SAY hello" }
+ * "/msg bob psst"    -> { send: "TELL bob psst" }
+ * "/who"             -> { send: "WHO" }
+ * "quit", "/quit"    -> "quit"
+ * "/dance"           -> { hint: "Commands: ..." }
+ * ""                 -> undefined (nothing is sent)
+ * ```
+ */
+export function actionFor(typed: string): Action {
+  const text = typed.trim();
+  if (text === "") return undefined;
+  const lower = text.toLowerCase();
+  if (lower === "quit" || lower === "/quit") return "quit";
+  if (lower === "/who") return { send: "WHO" };
+  const msg = /^\/msg\s+(\S+)\s+(.*\S)/i.exec(text);
+  if (msg) return { send: `TELL ${msg[1]} ${msg[2]}` };
+  if (text.startsWith("/")) return { hint: HELP };
+  return { send: `SAY ${typed}` };
+}
+
+/**
+ * How a server line is shown to a person (`undefined`: not shown). Text
+ * from the network is passed through {@linkcode printable}.
+ *
+ * ```
+ * JOINED cat         -> cat has joined the chat.
+ * LEFT cat           -> cat has left the chat.
+ * MSG bob hi         -> bob: hi
+ * PRIVATE bob psst   -> bob (private): psst
+ * USERS ann bob      -> In the room: ann, bob
+ * ERROR no such user -> Error: no such user
+ * ```
+ */
+export function describe(line: string): string | undefined {
+  const space = line.indexOf(" ");
+  const word = space < 0 ? line : line.slice(0, space);
+  const rest = printable(space < 0 ? "" : line.slice(space + 1));
+  const gap = rest.indexOf(" ");
+  const from = gap < 0 ? rest : rest.slice(0, gap);
+  const text = gap < 0 ? "" : rest.slice(gap + 1);
+  switch (word) {
+    case "JOINED":
+      return `${rest} has joined the chat.`;
+    case "LEFT":
+      return `${rest} has left the chat.`;
+    case "MSG":
+      return `${from}: ${text}`;
+    case "PRIVATE":
+      return `${from} (private): ${text}`;
+    case "USERS":
+      return `In the room: ${rest.split(" ").join(", ")}`;
+    case "ERROR":
+      return `Error: ${rest}`;
+    case "WELCOME":
+    case "BYE":
+      return undefined;
+    default:
+      return printable(line);
+  }
+}
+
+/** `ERROR name taken` -> `Name taken`. */
+function reason(answer: string): string {
+  const text = printable(answer.replace(/^ERROR\s*/, "")) || "refused";
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** The server's lines; `null` once it has closed (or reset) the connection. */
+class ServerLines {
+  readonly #reader: LineReader;
+
+  constructor(conn: Deno.Conn) {
+    // Lines are at most 1024 bytes; a server may prefix a name and a verb.
+    this.#reader = new LineReader(conn, { maxBytes: 4096 });
+  }
+
+  async next(): Promise<string | null> {
+    try {
+      return await this.#reader.readLine();
+    } catch (error) {
+      if (isConnectionLost(error)) return null;
+      throw error;
+    }
+  }
+}
+
+if (import.meta.main) await runMain(main, COMMAND);

@@ -1,0 +1,186 @@
+/**
+ * The chat window as a person uses it: chat/client.ts as a subprocess with
+ * piped stdin, against the real server script (or a scripted fake server
+ * where the server must misbehave).
+ *
+ * @module
+ */
+
+import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
+import { encodeLine, LineReader, writeAll } from "../lib/lines.ts";
+import {
+  freePort,
+  type RunningScript,
+  runScript,
+  type ScriptOptions,
+  type ScriptResult,
+  startScript,
+  startServer,
+} from "./support.ts";
+
+const CLIENT = "chat/client.ts";
+const SERVER = "chat/server.ts";
+/** The client needs nothing but the network. */
+const CLIENT_FLAGS: ScriptOptions = { denoFlags: ["--allow-net"] };
+
+/** A chat window whose stdin the test types into (or leaves open). */
+function startClient(port: number, args: string[] = []): RunningScript {
+  return startScript(CLIENT, ["--port", String(port), ...args], {
+    ...CLIENT_FLAGS,
+    stdin: "",
+  });
+}
+
+/** Wait for a client to exit on its own, then release its stdin pipe. */
+async function exited(client: RunningScript): Promise<ScriptResult> {
+  const result = await client.finish();
+  await client.closeStdin().catch(() => {}); // gone already: nothing to close
+  return result;
+}
+
+Deno.test("two chat windows talk through the server", async () => {
+  await using server = await startServer(SERVER);
+  await using ann = startClient(server.port, ["--name", "ann"]);
+  await ann.waitFor(/^Welcome to the chat, ann\./);
+
+  await using bob = startClient(server.port);
+  await bob.write("ANN\n"); // taken (ignoring case): asked again
+  await bob.waitFor("Name taken: choose another name.");
+  await bob.write("bob\n");
+  await bob.waitFor(/^Welcome to the chat, bob\./);
+  await ann.waitFor("bob has joined the chat.");
+
+  await bob.write("hello ann\n");
+  await ann.waitFor("bob: hello ann");
+  await ann.write("/msg bob psst\n");
+  await bob.waitFor("ann (private): psst");
+  await ann.write("/who\n");
+  await ann.waitFor("In the room: ann, bob");
+  await ann.write("/msg nobody hi\n");
+  await ann.waitFor("Error: no such user");
+  await ann.write("quit\n");
+  const annResult = await ann.finish();
+  strictEqual(annResult.code, 0, annResult.stderr);
+  // What Ann saw, line by line: no prompts, no protocol words.
+  deepStrictEqual(annResult.stdout.split("\n"), [
+    "Welcome to the chat, ann. Type to talk; /who lists the room, " +
+    "/msg <name> <text> whispers, quit or /quit leaves.",
+    "bob has joined the chat.",
+    "bob: hello ann",
+    "In the room: ann, bob",
+    "Error: no such user",
+  ]);
+
+  await bob.waitFor("ann has left the chat.");
+  await bob.closeStdin(); // end of input: leaves as if quit
+  const bobResult = await bob.finish();
+  strictEqual(bobResult.code, 0, bobResult.stderr);
+  await server.waitFor("bob: hello ann");
+  await server.waitFor("bob left");
+});
+
+Deno.test("a refused --name is asked again; end of input while asked: exit 0", async () => {
+  await using server = await startServer(SERVER);
+  await using ann = startClient(server.port, ["--name", "ann"]);
+  await ann.waitFor(/^Welcome/);
+  const result = await runScript(
+    CLIENT,
+    ["--port", String(server.port), "--name", "Ann"],
+    { ...CLIENT_FLAGS, stdin: "not valid\n" },
+  );
+  strictEqual(result.code, 0, result.stderr);
+  strictEqual(
+    result.stdout,
+    "Name taken: choose another name.\n" +
+      "Invalid name (1-24 letters, digits, _ - .): choose another name.\n",
+  );
+  strictEqual(result.stderr, "");
+  await ann.closeStdin();
+  strictEqual((await ann.finish()).code, 0);
+});
+
+Deno.test("the server goes away: one line saying so, exit 1", async (t) => {
+  await t.step("killed", async () => {
+    await using server = await startServer(SERVER);
+    await using ann = startClient(server.port, ["--name", "ann"]);
+    await ann.waitFor(/^Welcome/);
+    await server.stop("SIGKILL");
+    const result = await exited(ann);
+    strictEqual(result.code, 1);
+    strictEqual(result.stderr, "The chat server closed the connection\n");
+  });
+
+  await t.step("stopped (SIGTERM)", async () => {
+    await using server = await startServer(SERVER);
+    await using ann = startClient(server.port, ["--name", "ann"]);
+    await ann.waitFor(/^Welcome/);
+    await server.stop("SIGTERM");
+    const result = await exited(ann);
+    strictEqual(result.code, 1);
+    match(result.stdout, /Error: server shutting down$/);
+    strictEqual(result.stderr, "The chat server closed the connection\n");
+  });
+});
+
+Deno.test("no server: one plain sentence, exit 1", async () => {
+  const port = freePort();
+  const result = await runScript(CLIENT, ["--port", String(port)], {
+    ...CLIENT_FLAGS,
+    stdin: "ann\n",
+  });
+  strictEqual(result.code, 1);
+  strictEqual(
+    result.stderr,
+    `Cannot connect to 127.0.0.1:${port}: connection refused (is the server running on that port?)\n`,
+  );
+  strictEqual(result.stdout, "");
+});
+
+Deno.test("a full server: the reason, exit 1", async () => {
+  await using server = await startServer(SERVER, ["--max-clients", "1"]);
+  await using ann = startClient(server.port, ["--name", "ann"]);
+  await ann.waitFor(/^Welcome/);
+  const result = await runScript(CLIENT, ["--port", String(server.port)], {
+    ...CLIENT_FLAGS,
+    stdin: "bob\n",
+  });
+  strictEqual(result.code, 1);
+  strictEqual(result.stderr, "The chat server refused: Server full\n");
+  await ann.closeStdin();
+  strictEqual((await ann.finish()).code, 0);
+});
+
+Deno.test("lines from the server cannot act on the terminal", async () => {
+  // A fake server that sends what a hostile one might.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    using conn = await listener.accept();
+    const lines = new LineReader(conn);
+    strictEqual(await lines.readLine(), "LOGIN ann");
+    await writeAll(conn, encodeLine("WELCOME ann"));
+    await writeAll(conn, encodeLine("MSG eve a\x1b[2Jb\u009b31m\u202ec"));
+    await writeAll(conn, encodeLine("SOMETHING \x07odd"));
+    strictEqual(await lines.readLine(), "QUIT");
+    await writeAll(conn, encodeLine("BYE"));
+  })();
+  const result = await runScript(
+    CLIENT,
+    ["--port", String(listener.addr.port), "--name", "ann"],
+    { ...CLIENT_FLAGS, stdin: "" },
+  );
+  await serving;
+  strictEqual(result.code, 0, result.stderr);
+  const lines = result.stdout.split("\n");
+  strictEqual(lines[1], "eve: a\\u{1b}[2Jb\\u{9b}31m\\u{202e}c");
+  strictEqual(lines[2], "SOMETHING \\u{7}odd");
+  ok(!/[\p{Cc}]/u.test(result.stdout.replaceAll("\n", "")));
+});
+
+Deno.test("--help and bad flags", async () => {
+  const help = await runScript(CLIENT, ["--help"], CLIENT_FLAGS);
+  strictEqual(help.code, 0);
+  match(help.stdout, /--name NAME/);
+  const bad = await runScript(CLIENT, ["--port", "99999"], CLIENT_FLAGS);
+  strictEqual(bad.code, 2);
+  match(bad.stderr, /--port must be/);
+});
