@@ -1,0 +1,292 @@
+/**
+ * The chat pieces without sockets: reading commands, names and text
+ * (tables and properties), the room's rules with fake members, the outbox
+ * with a fake connection, and how the chat window shows lines and reads
+ * what is typed.
+ *
+ * @module
+ */
+
+import { deepStrictEqual, ok, strictEqual } from "node:assert";
+import fc from "fast-check";
+import { actionFor, describe } from "../chat/client.ts";
+import {
+  type Command,
+  isBlank,
+  isValidName,
+  parseCommand,
+  printable,
+  stripControls,
+} from "../chat/protocol.ts";
+import { type Member, Room } from "../chat/room.ts";
+import { Outbox, type OutboxOwner } from "../lib/outbox.ts";
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+Deno.test("parseCommand() reads each command, the verb ignoring case", () => {
+  const table: [string, Command][] = [
+    ["LOGIN ann", { verb: "LOGIN", name: "ann" }],
+    ["login  ann", { verb: "LOGIN", name: " ann" }],
+    ["LOGIN", { verb: "LOGIN", name: "" }],
+    ["SAY hello  world ", { verb: "SAY", text: "hello  world " }],
+    ["Say a\x1b[2Jb", { verb: "SAY", text: "a[2Jb" }],
+    ["SAY", { verb: "SAY", text: "" }],
+    ["who", { verb: "WHO" }],
+    ["WHO extra", { verb: "WHO" }],
+    ["TELL bob psst now", { verb: "TELL", to: "bob", text: "psst now" }],
+    ["tell bob", { verb: "TELL", to: "bob", text: "" }],
+    ["TELL bob \x07", { verb: "TELL", to: "bob", text: "" }],
+    ["QUIT", { verb: "QUIT" }],
+    ["quit", { verb: "QUIT" }],
+    ["", { verb: "UNKNOWN", word: "" }],
+    ["SAYhello", { verb: "UNKNOWN", word: "SAYhello" }],
+    ["JUMP high", { verb: "UNKNOWN", word: "JUMP" }],
+  ];
+  for (const [line, expected] of table) {
+    deepStrictEqual(parseCommand(line), expected, JSON.stringify(line));
+  }
+});
+
+Deno.test("isValidName(): 1-24 letters, digits, _ - .", () => {
+  for (const name of ["a", "Ann", "x".repeat(24), "a_b.c-d", "007"]) {
+    ok(isValidName(name), name);
+  }
+  for (
+    const name of [
+      "",
+      "x".repeat(25),
+      "two words",
+      "émile",
+      "名前",
+      "a\tb",
+      "a\n",
+    ]
+  ) {
+    ok(!isValidName(name), JSON.stringify(name));
+  }
+});
+
+Deno.test("stripControls() removes C0, DEL and C1, keeps everything else", () => {
+  strictEqual(
+    stripControls("a\x1b[2Jb\u009b1mc\x7fd\x07e\x00\tf"),
+    "a[2Jb1mcdef",
+  );
+  strictEqual(stripControls("héllo wörld 👋 名前"), "héllo wörld 👋 名前");
+  ok(isBlank(stripControls("\x07\x1b ")));
+  fc.assert(
+    fc.property(fc.string({ unit: "binary" }), (text) => {
+      const clean = stripControls(text);
+      return !/\p{Cc}/u.test(clean) &&
+        clean === [...text].filter((c) => !/\p{Cc}/u.test(c)).join("");
+    }),
+  );
+});
+
+Deno.test("parseCommand() never relays a control character", () => {
+  fc.assert(
+    fc.property(fc.string({ unit: "binary" }), (line) => {
+      const command = parseCommand(line);
+      return !("text" in command) || !/\p{Cc}/u.test(command.text);
+    }),
+  );
+});
+
+Deno.test("printable() escapes what could act on a terminal", () => {
+  strictEqual(printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+  strictEqual(printable("evil \u202etxt"), "evil \\u{202e}txt");
+  strictEqual(printable("plain text, é 👋"), "plain text, é 👋");
+  fc.assert(
+    fc.property(
+      fc.string({ unit: "binary" }),
+      (text) => !/[\p{Cc}\p{Cf}\u2028\u2029]/u.test(printable(text)),
+    ),
+  );
+});
+
+/** A room member that records what it was sent. */
+class FakeMember implements Member {
+  readonly lines: Uint8Array[] = [];
+  constructor(readonly name: string) {}
+  send(line: Uint8Array): void {
+    this.lines.push(line);
+  }
+  get text(): string[] {
+    return this.lines.map((line) => decoder.decode(line));
+  }
+}
+
+Deno.test("Room: JOINED to the others, USERS in joining order", () => {
+  const room = new Room<FakeMember>();
+  const [ann, bob, cat] = ["ann", "Bob", "cat"].map((n) => new FakeMember(n));
+  ok(room.join(ann));
+  ok(room.join(bob));
+  ok(!room.join(new FakeMember("BOB")), "taken, ignoring case");
+  ok(room.join(cat));
+  deepStrictEqual(ann.text, ["JOINED Bob\n", "JOINED cat\n"]);
+  deepStrictEqual(bob.text, ["JOINED cat\n"]);
+  deepStrictEqual(cat.text, []);
+  strictEqual(room.who(), "USERS ann Bob cat");
+  strictEqual(room.find("bob"), bob);
+  strictEqual(room.size, 3);
+});
+
+Deno.test("Room: MSG to all but the sender, one shared buffer", () => {
+  const room = new Room<FakeMember>();
+  const members = ["ann", "bob", "cat"].map((n) => new FakeMember(n));
+  for (const m of members) room.join(m);
+  for (const m of members) m.lines.length = 0;
+  const [ann, bob, cat] = members;
+  room.say(ann, "hi all");
+  deepStrictEqual(ann.text, []);
+  deepStrictEqual(bob.text, ["MSG ann hi all\n"]);
+  strictEqual(bob.lines[0], cat.lines[0], "encoded once for everyone");
+});
+
+Deno.test("Room: PRIVATE to one member; LEFT to the others", () => {
+  const room = new Room<FakeMember>();
+  const [ann, bob, cat] = ["ann", "bob", "cat"].map((n) => new FakeMember(n));
+  for (const m of [ann, bob, cat]) room.join(m);
+  for (const m of [ann, bob, cat]) m.lines.length = 0;
+  strictEqual(room.tell(ann, "BOB", "psst"), bob);
+  strictEqual(room.tell(ann, "nobody", "psst"), undefined);
+  deepStrictEqual(bob.text, ["PRIVATE ann psst\n"]);
+  deepStrictEqual([ann.text, cat.text], [[], []]);
+  ok(room.leave(bob));
+  ok(!room.leave(bob), "only once");
+  ok(!room.leave(new FakeMember("ann")), "another member of the same name");
+  deepStrictEqual(ann.text, ["LEFT bob\n"]);
+  deepStrictEqual(cat.text, ["LEFT bob\n"]);
+  deepStrictEqual(room.names(), ["ann", "cat"]);
+  ok(room.join(new FakeMember("bob")), "the name is free again");
+});
+
+/** A connection whose writes finish when the test says so. */
+class FakeSink {
+  readonly writes: string[] = [];
+  #pending: { bytes: Uint8Array; resolve: (n: number) => void }[] = [];
+  write(bytes: Uint8Array): Promise<number> {
+    return new Promise((resolve) => this.#pending.push({ bytes, resolve }));
+  }
+  /** Let the oldest write take at most `max` bytes. */
+  complete(max = Infinity): void {
+    const { bytes, resolve } = this.#pending.shift()!;
+    const n = Math.min(bytes.length, max);
+    this.writes.push(decoder.decode(bytes.subarray(0, n)));
+    resolve(n);
+  }
+  get pending(): number {
+    return this.#pending.length;
+  }
+}
+
+function recordingOwner() {
+  const events: string[] = [];
+  const owner: OutboxOwner = {
+    onOverflow: (queued) => events.push(`overflow ${queued}`),
+    onWriteError: (error) => events.push(`error ${error.name}`),
+  };
+  return { events, owner };
+}
+
+/** Let queued microtasks (the outbox's flush, promise callbacks) run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+}
+
+Deno.test("Outbox: lines pushed together leave in one write, in order", async () => {
+  const sink = new FakeSink();
+  const outbox = new Outbox(sink, 1024, recordingOwner().owner);
+  outbox.push(encoder.encode("a\n"));
+  outbox.push(encoder.encode("b\n"));
+  strictEqual(sink.pending, 0, "nothing is written before the pushes end");
+  await settle();
+  strictEqual(sink.pending, 1);
+  outbox.push(encoder.encode("c\n")); // while the first write runs
+  outbox.push(encoder.encode("d\n"));
+  strictEqual(outbox.queuedBytes, 8);
+  sink.complete();
+  await settle();
+  sink.complete();
+  await outbox.flushed();
+  deepStrictEqual(sink.writes, ["a\nb\n", "c\nd\n"]);
+  strictEqual(outbox.queuedBytes, 0);
+});
+
+Deno.test("Outbox: a partial write is finished before the next batch", async () => {
+  const sink = new FakeSink();
+  const outbox = new Outbox(sink, 1024, recordingOwner().owner);
+  outbox.push(encoder.encode("hello\n"));
+  await settle();
+  outbox.push(encoder.encode("next\n"));
+  sink.complete(2);
+  await settle();
+  sink.complete();
+  await settle();
+  sink.complete();
+  await outbox.flushed();
+  deepStrictEqual(sink.writes, ["he", "llo\n", "next\n"]);
+});
+
+Deno.test("Outbox: past maxBytes the owner hears once and nothing more is taken", async () => {
+  const sink = new FakeSink();
+  const { events, owner } = recordingOwner();
+  const outbox = new Outbox(sink, 12, owner);
+  ok(outbox.push(encoder.encode("12345\n")));
+  await settle(); // in flight, still counted
+  ok(outbox.push(encoder.encode("1234\n")));
+  ok(!outbox.push(encoder.encode("x\n")));
+  ok(!outbox.push(encoder.encode("y\n")));
+  deepStrictEqual(events, ["overflow 13"]);
+  sink.complete();
+  await outbox.flushed();
+  deepStrictEqual(sink.writes, ["12345\n"]);
+});
+
+Deno.test("Outbox: a failed write closes it and tells the owner", async () => {
+  const { events, owner } = recordingOwner();
+  const sink = {
+    write: () => Promise.reject(new Deno.errors.BrokenPipe("gone")),
+  };
+  const outbox = new Outbox(sink, 1024, owner);
+  outbox.push(encoder.encode("hi\n"));
+  await outbox.flushed();
+  await settle();
+  deepStrictEqual(events, ["error BrokenPipe"]);
+  ok(!outbox.push(encoder.encode("more\n")));
+});
+
+Deno.test("chat window: how server lines are shown", () => {
+  const table: [string, string | undefined][] = [
+    ["JOINED cat", "cat has joined the chat."],
+    ["LEFT cat", "cat has left the chat."],
+    ["MSG bob hi there", "bob: hi there"],
+    ["PRIVATE bob psst", "bob (private): psst"],
+    ["USERS ann bob", "In the room: ann, bob"],
+    ["ERROR no such user", "Error: no such user"],
+    ["WELCOME ann", undefined],
+    ["BYE", undefined],
+    ["MSG eve \x1b[2J", "eve: \\u{1b}[2J"],
+    ["NEWS \x07", "NEWS \\u{7}"],
+  ];
+  for (const [line, shown] of table) {
+    strictEqual(describe(line), shown, JSON.stringify(line));
+  }
+});
+
+Deno.test("chat window: what typed lines do", () => {
+  deepStrictEqual(actionFor("hello there"), { send: "SAY hello there" });
+  deepStrictEqual(actionFor("/msg bob psst now"), {
+    send: "TELL bob psst now",
+  });
+  deepStrictEqual(actionFor("/MSG bob x"), { send: "TELL bob x" });
+  deepStrictEqual(actionFor("/who"), { send: "WHO" });
+  for (const quit of ["quit", "/quit", " QUIT "]) {
+    strictEqual(actionFor(quit), "quit");
+  }
+  strictEqual(actionFor("   "), undefined);
+  for (const wrong of ["/msg bob", "/dance"]) {
+    deepStrictEqual(Object.keys(actionFor(wrong) as object), ["hint"], wrong);
+  }
+  deepStrictEqual(actionFor("quitting soon"), { send: "SAY quitting soon" });
+});
