@@ -16,6 +16,7 @@ import { FatalError, parseFlags, runMain, UsageError } from "../lib/cli.ts";
 import { LineReader, streamSource } from "../lib/lines.ts";
 import {
   captureFilter,
+  decodeAsData,
   type ExerciseName,
   EXERCISES,
   loopbackInterface,
@@ -62,7 +63,8 @@ const FIELDS = [
 async function main(): Promise<number> {
   const { exercise, flags } = parseCommandLine(Deno.args);
   const filter = captureFilter(EXERCISES[exercise], flags.port);
-  const tshark = spawnTshark(tsharkArgs(flags.interface, filter, flags.count));
+  const decodeAs = decodeAsData(EXERCISES[exercise], flags.port);
+  const tshark = spawnTshark(tsharkArgs({ ...flags, filter, decodeAs }));
   console.log(
     `Capturing '${filter}' on ${flags.interface} (Ctrl+C to stop). ` +
       `Make traffic in another terminal: ${EXERCISES[exercise].run}`,
@@ -101,15 +103,17 @@ function parseCommandLine(args: string[]) {
 }
 
 /** tshark's command line: line-buffered fields, no name lookups. */
-export function tsharkArgs(
-  iface: string,
-  filter: string,
-  count?: number,
-): string[] {
-  const args = ["-i", iface, "-f", filter, "-l", "-n", "-T", "fields"];
+export function tsharkArgs(options: {
+  interface: string;
+  filter: string;
+  decodeAs: string;
+  count?: number;
+}): string[] {
+  const args = ["-i", options.interface, "-f", options.filter, "-l", "-n"];
+  args.push("-d", options.decodeAs, "-T", "fields");
   args.push("-E", "separator=/t", "-E", "occurrence=f");
   for (const field of FIELDS) args.push("-e", field);
-  if (count !== undefined) args.push("-c", String(count));
+  if (options.count !== undefined) args.push("-c", String(options.count));
   return args;
 }
 

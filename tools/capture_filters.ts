@@ -30,13 +30,21 @@ export interface Exercise {
 
 /** Every exercise by the name `deno task capture` takes, default ports. */
 export const EXERCISES = {
-  "udp-hello": { transport: "udp", port: 12000, run: "deno task udp-hello" },
+  "udp-hello": {
+    transport: "udp",
+    port: 12000,
+    run: "deno task udp-hello-server, then deno task udp-hello-client",
+  },
   "udp-time": {
     transport: "udp",
     port: 12001,
-    run: "deno task udp-time --count 3",
+    run: "deno task udp-time-server, then deno task udp-time-client --count 3",
   },
-  "tcp-knock": { transport: "tcp", port: 12002, run: "deno task tcp-knock" },
+  "tcp-knock": {
+    transport: "tcp",
+    port: 12002,
+    run: "deno task tcp-knock-server, then deno task tcp-knock-client",
+  },
   "calc": {
     transport: "tcp",
     port: 12003,
@@ -91,6 +99,21 @@ export function displayFilter(
   port = exercise.port,
 ): string {
   return `${exercise.transport}.port == ${port}`;
+}
+
+/**
+ * tshark's `-d` ("Decode As") rule that shows an exercise's payload as plain
+ * data. Wireshark guesses a protocol from the port number alone: it reads
+ * UDP 12000-12003 as LLC and TCP 5000 as GSM over IP, which garbles our text.
+ *
+ * @example
+ * ```ts
+ * import { decodeAsData, EXERCISES } from "./capture_filters.ts";
+ * console.assert(decodeAsData(EXERCISES.chat) === "tcp.port==5000,data");
+ * ```
+ */
+export function decodeAsData(exercise: Exercise, port = exercise.port): string {
+  return `${exercise.transport}.port==${port},data`;
 }
 
 /**

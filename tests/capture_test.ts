@@ -1,0 +1,206 @@
+/**
+ * Q5, checked for real: capture a knock-knock exchange, a calculator session
+ * and a UDP hello on the loopback interface with tshark, using the filters
+ * docs/wireshark.md teaches (tools/capture_filters.ts), and find in the
+ * capture what the guide says is there: the three-way handshake, the
+ * plaintext lines, one FIN from each side; for UDP, no handshake at all.
+ *
+ * Each server runs on its own free port and the capture filters on that
+ * port, so parallel runs and other traffic on lo do not interfere.
+ * Needs tshark and the right to capture on lo (root); elsewhere those tests
+ * are ignored with the reason printed. `.ci/run` installs tshark.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  captureFilter,
+  displayFilter,
+  type ExerciseName,
+  EXERCISES,
+  FIN_FILTER,
+  PAYLOAD_FILTER,
+  SYN_FILTER,
+} from "../tools/capture_filters.ts";
+import { hexToText } from "../tools/capture.ts";
+import { ROOT, runScript, startServer } from "./support.ts";
+import {
+  FLAG,
+  readBack,
+  startCapture,
+  whyTsharkUnavailable,
+} from "./tshark.ts";
+
+const GUIDE = `${ROOT}docs/wireshark.md`;
+const CAPTURE_FLAGS = ["--allow-run", "--allow-read"];
+const TWO_FINS = (flags: number[]) =>
+  flags.filter((f) => f & FLAG.FIN).length >= 2;
+
+const SKIP_REASON = await whyTsharkUnavailable();
+if (SKIP_REASON) {
+  console.log(`capture_test: live captures ignored: ${SKIP_REASON}`);
+}
+
+Deno.test("docs/wireshark.md quotes the filters the tests use", async () => {
+  const guide = await Deno.readTextFile(GUIDE);
+  const filters = [SYN_FILTER, FIN_FILTER, PAYLOAD_FILTER];
+  for (const exercise of Object.values(EXERCISES)) {
+    filters.push(captureFilter(exercise), displayFilter(exercise));
+  }
+  for (const filter of filters) {
+    assert.ok(guide.includes(`\`${filter}\``), `guide lacks \`${filter}\``);
+  }
+});
+
+Deno.test("deno task capture: plain errors for a bad exercise or no tshark", async (t) => {
+  await t.step("unknown exercise: exit 2 and the list", async () => {
+    const r = await runScript("tools/capture.ts", ["tcp-knok"], {
+      denoFlags: CAPTURE_FLAGS,
+    });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Unknown exercise "tcp-knok".*tcp-knock/);
+  });
+  await t.step("tshark not installed: one sentence, exit 1", async () => {
+    const r = await runScript("tools/capture.ts", ["calc"], {
+      denoFlags: CAPTURE_FLAGS,
+      env: { PATH: "/nonexistent" },
+    });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^tshark is not installed .*\n$/);
+  });
+});
+
+Deno.test({
+  name: "Wireshark guide, live: knock-knock on loopback",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    const seen = await captureTcp({
+      exercise: "tcp-knock",
+      server: "tcp/knock_server.ts",
+      client: "tcp/knock_client.ts",
+    });
+    assert.deepEqual(seen.handshake, HANDSHAKE);
+    assert.deepEqual(seen.synSenders, ["client", "server"]);
+    assert.equal(seen.toServer, "Knock knock\n");
+    assert.equal(seen.toClient, "Who's there?\n");
+    assert.deepEqual(seen.finSenders, ["client", "server"]);
+  },
+});
+
+Deno.test({
+  name: "Wireshark guide, live: calculator session on loopback",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    const seen = await captureTcp({
+      exercise: "calc",
+      server: "tcp/calc_server.ts",
+      client: "tcp/calc_client.ts",
+      clientArgs: ["--name", "Ada"],
+      stdin: "12 + 13\n12(10\nq\n",
+    });
+    assert.deepEqual(seen.handshake, HANDSHAKE);
+    assert.deepEqual(seen.synSenders, ["client", "server"]);
+    // The malformed line was caught by the client: it never hit the wire.
+    assert.equal(seen.toServer, "Ada\n12 + 13\nq\n");
+    assert.equal(seen.toClient, "Hello Ada\n25\nSession ended\n");
+    assert.deepEqual(seen.finSenders, ["client", "server"]);
+  },
+});
+
+Deno.test({
+  name: "Wireshark guide, live: UDP hello is two datagrams, no handshake",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    await using server = await startServer("udp/hello_server.ts");
+    const exercise = EXERCISES["udp-hello"];
+    await using capture = await startCapture(
+      captureFilter(exercise, server.port),
+    );
+    const client = await runScript("udp/hello_client.ts", [
+      "--port",
+      String(server.port),
+    ]);
+    assert.equal(client.code, 0, client.stderr);
+    const file = await capture.stopWhen((flags) => flags.length >= 2);
+    const rows = await readBack(file, displayFilter(exercise, server.port), [
+      "udp.srcport",
+      "udp.payload",
+    ]);
+    const sent = rows.map(([src, hex]) => [
+      src === String(server.port) ? "server" : "client",
+      hexToText(hex).trim(),
+    ]);
+    assert.deepEqual(sent, [
+      ["client", "I could tell you a UDP joke but I'm not sure you'll get it."],
+      ["server", "Ok"],
+    ]);
+  },
+});
+
+/** The first three packets of a TCP connection: the three-way handshake. */
+const HANDSHAKE = [
+  ["client", "SYN"],
+  ["server", "SYN ACK"],
+  ["client", "ACK"],
+];
+
+/**
+ * Start `server` on a free port, capture its port with the guide's capture
+ * filter while `client` runs, and read the capture back through the guide's
+ * display filters (all at once: each tshark run takes a while to start).
+ */
+async function captureTcp(session: {
+  exercise: ExerciseName;
+  server: string;
+  client: string;
+  clientArgs?: string[];
+  stdin?: string;
+}) {
+  const exercise = EXERCISES[session.exercise];
+  await using server = await startServer(session.server);
+  const port = String(server.port);
+  await using capture = await startCapture(
+    captureFilter(exercise, server.port),
+  );
+  const client = await runScript(
+    session.client,
+    ["--port", port, ...session.clientArgs ?? []],
+    { stdin: session.stdin },
+  );
+  assert.equal(client.code, 0, client.stderr);
+  const file = await capture.stopWhen(TWO_FINS);
+  const shown = displayFilter(exercise, server.port);
+  const side = (src: string) => src === port ? "server" : "client";
+  const [all, syns, data, fins] = await Promise.all([
+    readBack(file, shown, ["tcp.srcport", "tcp.flags"]),
+    readBack(file, `${shown} && ${SYN_FILTER}`, ["tcp.srcport"]),
+    readBack(file, `${shown} && ${PAYLOAD_FILTER}`, [
+      "tcp.srcport",
+      "tcp.payload",
+    ]),
+    readBack(file, `${shown} && ${FIN_FILTER}`, ["tcp.srcport"]),
+  ]);
+  const text = (from: string) =>
+    data.filter(([src]) => side(src) === from).map(([, hex]) => hexToText(hex))
+      .join("");
+  return {
+    handshake: all.slice(0, 3).map((
+      [src, flags],
+    ) => [side(src), flagNames(flags)]),
+    synSenders: syns.map(([src]) => side(src)),
+    toServer: text("client"),
+    toClient: text("server"),
+    finSenders: fins.map(([src]) => side(src)).sort(),
+  };
+}
+
+/** `0x0012` -> `SYN ACK` (only the flags the guide talks about). */
+function flagNames(hex: string): string {
+  const bits = parseInt(hex, 16);
+  return Object.entries(FLAG).filter(([, bit]) => bits & bit)
+    .map(([name]) => name).sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b))
+    .join(" ");
+}
+
+const ORDER = ["SYN", "FIN", "ACK"];
