@@ -28,6 +28,12 @@ export interface ActorOptions {
   args?: string[];
   /** Pipe stdin, so that {@linkcode Actor.type} can write to it. */
   stdin?: boolean;
+  /**
+   * Print each typed line as `tag > line` (default true). Off for scripts
+   * that echo what they read from a pipe themselves, as the calculator
+   * client does after its prompt.
+   */
+  showTyped?: boolean;
   /** Where lines go (default console.log). */
   print?: (line: string) => void;
 }
@@ -39,6 +45,7 @@ export class Actor implements AsyncDisposable {
   readonly lines: string[] = [];
   #child: Deno.ChildProcess;
   #print: (line: string) => void;
+  #showTyped: boolean;
   #cursor = 0;
   #changed = Promise.withResolvers<void>();
   #reading: Promise<void>;
@@ -48,6 +55,7 @@ export class Actor implements AsyncDisposable {
   constructor(options: ActorOptions) {
     this.tag = options.tag;
     this.#print = options.print ?? console.log;
+    this.#showTyped = options.showTyped ?? true;
     const flags = options.script.startsWith("udp/")
       ? ["--allow-net", "--unstable-net"]
       : ["--allow-net"];
@@ -125,13 +133,15 @@ export class Actor implements AsyncDisposable {
 
   /** Type a line into the script's stdin (shown as `tag > line`). */
   async type(line: string): Promise<void> {
-    this.#print(`  ${this.tag.padStart(6)} > ${line}`);
+    if (this.#showTyped) this.#print(`  ${this.tag.padStart(6)} > ${line}`);
     await this.#writer!.write(new TextEncoder().encode(line + "\n"));
   }
 
   /** Close stdin: end of input, as Ctrl+D in a terminal. */
   async endInput(): Promise<void> {
-    this.#print(`  ${this.tag.padStart(6)} > (end of input)`);
+    if (this.#showTyped) {
+      this.#print(`  ${this.tag.padStart(6)} > (end of input)`);
+    }
     await this.#closeInput();
   }
 

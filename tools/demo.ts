@@ -1,7 +1,8 @@
 /**
  * Runs every exercise end to end with nobody at the keyboard and prints what
  * each side shows: servers on free ports of 127.0.0.1, clients scripted
- * (`>` marks what is typed into them). Exits 0 when every part worked.
+ * (`>` marks what is typed into them; the calculator client shows what it
+ * reads after its prompt itself). Exits 0 when every part worked.
  *
  * Run: deno task demo
  * Directly: deno run --allow-run --allow-read tools/demo.ts
@@ -122,12 +123,13 @@ async function calculator(): Promise<void> {
     script: "tcp/calc_client.ts",
     args: ["--port", server.port, "--name", "Ada"],
     stdin: true,
+    showTyped: false, // it shows each line after its prompt itself
   });
   await client.waitFor(/Hello Ada/);
   const session: [string, RegExp][] = [
     ["12 + 13", /\b25\b/],
     ["4.5 / -6", /-0\.75/],
-    ["12(10", /./], // the client's own warning; nothing is sent
+    ["12(10", /Not sent/], // the client's own check: nothing is sent
     ["1 / 0", /ERROR division by zero/],
     ["q", /Session ended/],
   ];
@@ -151,7 +153,7 @@ async function chat(): Promise<void> {
       stdin: true,
     });
     try {
-      await server.waitFor(new RegExp(`\\b${name}\\b`));
+      await person.waitFor(new RegExp(`\\b${name}\\b`)); // its welcome
       return person;
     } catch (error) {
       await person[Symbol.asyncDispose]();
@@ -161,6 +163,8 @@ async function chat(): Promise<void> {
   await using alice = await join("alice");
   await using bob = await join("bob");
   await alice.waitFor(/bob has joined the chat\./);
+  await bob.type("/who");
+  await bob.waitFor(/alice, bob/);
   await alice.type("hi bob");
   await bob.waitFor(/alice: hi bob/);
   await bob.type("hello alice, bye");

@@ -1,0 +1,64 @@
+/**
+ * `deno task demo`, the README's "see it work" command: it must run every
+ * exercise with nobody at the keyboard, show both sides, and exit 0.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { runScript } from "./support.ts";
+
+Deno.test("deno task demo plays every exercise and shows both sides", async (t) => {
+  const demo = await runScript("tools/demo.ts", [], {
+    denoFlags: ["--allow-run", "--allow-read"],
+    timeoutMs: 60_000,
+  });
+  const out = demo.stdout;
+  const expect = (pattern: RegExp, times = 1) => {
+    const hits = out.match(new RegExp(pattern, "gm"))?.length ?? 0;
+    assert.ok(hits >= times, `expected ${times}x ${pattern} in:\n${out}`);
+  };
+
+  await t.step("it exits 0 and says all parts ran", () => {
+    assert.equal(demo.code, 0, `${out}\n${demo.stderr}`);
+    assert.doesNotMatch(out, /FAILED/);
+    expect(/^All 5 parts ran as expected\.$/);
+  });
+
+  await t.step("one heading per exercise, each server stopped", () => {
+    for (const q of ["Q1: UDP hello", "Q3: UDP date/time", "Q4: TCP knock"]) {
+      expect(new RegExp(`^== Part \\d, ${q}`));
+    }
+    expect(/^== Part 2, Q6: TCP calculator/);
+    expect(/^== Part 3, Q8: chat room/);
+    expect(/^ {2}server \| .* server stopped$/, 5);
+  });
+
+  await t.step("UDP: the joke, Ok, three date/time answers", () => {
+    expect(/^ {2}server \| .*127\.0\.0\.1:\d+.*UDP joke/);
+    expect(/^ {2}client \| .*127\.0\.0\.1:\d+.*"Ok"/);
+    expect(
+      /^ {2}client \| SEND_(DATE|TIME) -> (\d{4}-\d\d-\d\d|\d\d:\d\d:\d\d)$/,
+      3,
+    );
+  });
+
+  await t.step("TCP: knock-knock and a calculator session", () => {
+    expect(/^ {2}server \| .*"Knock knock"/);
+    expect(/^ {2}client \| .*"Who's there\?"/);
+    expect(/^ {2}client \| 25$/);
+    expect(/^ {2}client \| -0\.75$/);
+    expect(/^ {2}client \| Not sent: "12\(10"/);
+    expect(/^ {2}client \| ERROR division by zero$/);
+    expect(/^ {2}client \| Session ended$/);
+    expect(/^ {2}server \| Ada: "12 \+ 13" -> 25$/);
+  });
+
+  await t.step("chat: join, talk, leave", () => {
+    expect(/^ {3}alice \| bob has joined the chat\.$/);
+    expect(/^ {5}bob \| In the room: alice, bob$/);
+    expect(/^ {5}bob \| alice: hi bob$/);
+    expect(/^ {3}alice \| bob: hello alice, bye$/);
+    expect(/^ {3}alice \| bob has left the chat\.$/);
+  });
+});
