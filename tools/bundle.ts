@@ -48,7 +48,8 @@ async function main(): Promise<void> {
     const code = await bundle(entry.source);
     const source = await Deno.readTextFile(`${ROOT}${entry.source}`);
     const path = `${out}/${entry.output}`;
-    await Deno.writeTextFile(path, header(entry, source) + code);
+    const partner = entries.find((e) => e.output === partnerOf(entry.output));
+    await Deno.writeTextFile(path, header(entry, source, partner) + code);
     console.log(`${path.padEnd(28)} deno run ${runLine(entry)}`);
   }
   console.log(`${entries.length} files written to ${out}/`);
@@ -96,6 +97,13 @@ async function bundle(source: string): Promise<string> {
   }
 }
 
+/** `udp_time_server.js` <-> `udp_time_client.js` */
+function partnerOf(output: string): string {
+  return output.includes("server")
+    ? output.replace("server", "client")
+    : output.replace("client", "server");
+}
+
 /** `--allow-net --unstable-net udp_time_server.js` */
 function runLine(entry: Entry): string {
   return [...entry.flags, entry.output].join(" ");
@@ -105,7 +113,11 @@ function runLine(entry: Entry): string {
  * The bundled file's first lines: what it is (the first paragraph of the
  * source's own header), the command that runs it, how to try it by hand.
  */
-export function header(entry: Entry, source: string): string {
+export function header(
+  entry: Entry,
+  source: string,
+  partner?: Entry,
+): string {
   const doc = /^\/\*\*([\s\S]*?)\*\//.exec(source.trimStart())?.[1] ?? "";
   const lines = doc.split("\n").map((l) => l.replace(/^\s*\* ?/, "").trimEnd());
   const start = lines.findIndex((l) => l !== "");
@@ -119,6 +131,7 @@ export function header(entry: Entry, source: string): string {
       .map((l) => `// ${l}`),
     "//",
     `// Run: deno run ${runLine(entry)}   (--help lists its flags)`,
+    ...(partner ? [`// With: deno run ${runLine(partner)}`] : []),
     ...byHand.map((l) => `// Try by hand: ${l}`),
     "//",
     `// Made by \`deno task bundle\` from ${entry.source} of the socket lab kit,`,
