@@ -8,13 +8,24 @@
 # Run from anywhere:  bash bench/compare.sh            (about 20 minutes)
 #                     ROUNDS=2 bash bench/compare.sh   (fewer rounds)
 #                     ONLY=calc bash bench/compare.sh  (one group: chat, idle, calc, udp)
+#                     SRC=. bash bench/compare.sh      (our servers as they are in this folder)
+# By default our servers run from a snapshot of the last commit (git archive
+# HEAD), so the figures belong to one commit and edits made meanwhile in the
+# working tree cannot change a server halfway through a run.
 # Needs: deno, node, python3, and the shared bench folder (REFS, default ../shared/bench).
 # Writes bench/results/<group>.json (compare.mjs --json-out) and <group>.txt
 # (its table); then prints the README rows (bench/compare_table.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-REFS=${REFS:-../shared/bench}
+REFS=$(realpath "${REFS:-../shared/bench}")
+if [ -z "${SRC:-}" ]; then
+  SRC=$(mktemp -d)
+  trap 'rm -rf "$SRC"' EXIT
+  git archive HEAD | tar -x -C "$SRC"
+  git rev-parse --short HEAD > "$SRC/COMMIT"
+fi
+SRC=$(realpath "$SRC")
 ROUNDS=${ROUNDS:-3}
 ONLY=${ONLY:-chat idle calc udp}
 OUT=bench/results
@@ -22,9 +33,10 @@ mkdir -p "$OUT"
 
 # Our servers, exactly as `deno task chat-server` etc. run them; the chat
 # servers may hold the 5000 idle clients (each server's default is 4096).
-OURS_CHAT='deno run --allow-net chat/server.ts --max-clients 20000 --host 127.0.0.1 --port 0'
-OURS_CALC='deno run --allow-net tcp/calc_server.ts --host 127.0.0.1 --port 0'
-OURS_TIME='deno run --allow-net --unstable-net udp/time_server.ts --host 127.0.0.1 --port 0'
+OURS="cd $SRC && exec deno run --allow-net"
+OURS_CHAT="$OURS chat/server.ts --max-clients 20000 --host 127.0.0.1 --port 0"
+OURS_CALC="$OURS tcp/calc_server.ts --host 127.0.0.1 --port 0"
+OURS_TIME="$OURS --unstable-net udp/time_server.ts --host 127.0.0.1 --port 0"
 NODE_CHAT="node $REFS/chat_server_node.mjs --max-clients 20000 --host 127.0.0.1 --port 0"
 PY_CHAT="python3 $REFS/chat_server.py --max-clients 20000 --host 127.0.0.1 --port 0"
 
@@ -82,6 +94,13 @@ done
 {
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')," \
     "$(deno --version | head -1), node $(node --version), $(python3 --version)"
+  if [ -f "$SRC/COMMIT" ]; then
+    echo "our servers: commit $(cat "$SRC/COMMIT")"
+  else
+    echo "our servers: $SRC as it was (commit $(git -C "$SRC" rev-parse --short HEAD)," \
+      "$(git -C "$SRC" status --porcelain -- chat tcp udp lib | wc -l) files changed since)"
+  fi
+  echo "finished: $(date -u +%Y-%m-%dT%H:%MZ)"
 } | tee "$OUT/machine.txt"
 deno fmt --quiet "$OUT" # the JSON as the repository formats it (deno task test checks)
 deno run --allow-read bench/compare_table.ts "$OUT"
