@@ -23,6 +23,12 @@ export interface Member {
   readonly name: string;
   /** Queue one encoded line for this member; must not wait or throw. */
   send(line: Uint8Array): void;
+  /**
+   * Queue a notice (JOINED, LEFT): like `send`, but it may be held back a
+   * few milliseconds to travel with others (a thousand people joining at
+   * once would otherwise cost a million separate writes).
+   */
+  notify(line: Uint8Array): void;
 }
 
 /** Who is in the room, and how lines reach them. */
@@ -52,7 +58,7 @@ export class Room<M extends Member = Member> {
   join(member: M): boolean {
     const key = member.name.toLowerCase();
     if (this.#members.has(key)) return false;
-    this.#broadcast(`JOINED ${member.name}`);
+    this.#notifyAll(`JOINED ${member.name}`);
     this.#members.set(key, member);
     return true;
   }
@@ -61,7 +67,7 @@ export class Room<M extends Member = Member> {
   leave(member: M): boolean {
     if (!this.has(member)) return false;
     this.#members.delete(member.name.toLowerCase());
-    this.#broadcast(`LEFT ${member.name}`);
+    this.#notifyAll(`LEFT ${member.name}`);
     return true;
   }
 
@@ -98,5 +104,11 @@ export class Room<M extends Member = Member> {
     for (const member of this.#members.values()) {
       if (member !== except) member.send(line);
     }
+  }
+
+  /** Encode a notice once and queue it for every member. */
+  #notifyAll(text: string): void {
+    const line = encodeLine(text);
+    for (const member of this.#members.values()) member.notify(line);
   }
 }

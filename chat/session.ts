@@ -83,6 +83,11 @@ export class Session implements Member, OutboxOwner {
     this.#outbox.push(line);
   }
 
+  /** Queue a JOINED or LEFT line; it may wait a few ms for company. */
+  notify(line: Uint8Array): void {
+    this.#outbox.pushNotice(line);
+  }
+
   /**
    * Serve the connection until it ends: handle the lines of each read, all
    * of them before waiting for the next read. I/O trouble ends only this

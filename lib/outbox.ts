@@ -41,6 +41,9 @@
 
 import { type ByteSink, isConnectionLost } from "./lines.ts";
 
+/** Longest a notice ({@linkcode Outbox.pushNotice}) waits to be written, in ms. */
+export const NOTICE_DELAY_MS = 10;
+
 /** Who an {@linkcode Outbox} reports trouble to (the connection's owner). */
 export interface OutboxOwner {
   /**
@@ -69,8 +72,11 @@ export interface OutboxOwner {
  * ```
  */
 export class Outbox {
-  /** Outboxes with bytes queued and no write running, flushed together. */
+  /** Outboxes with urgent bytes queued and no write running. */
   static #ready: Outbox[] = [];
+  /** Outboxes with only notices queued, written when the notice timer fires. */
+  static #later = new Set<Outbox>();
+  static #laterTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Start the writes of every outbox that became ready since the last call. */
   static #flushReady(): void {
@@ -79,12 +85,24 @@ export class Outbox {
     for (const outbox of batch) outbox.#writeQueued();
   }
 
+  /** The notice delay is over: write what every waiting outbox holds. */
+  static #flushLater(): void {
+    const batch = Outbox.#later;
+    Outbox.#later = new Set();
+    Outbox.#laterTimer = undefined;
+    for (const outbox of batch) {
+      outbox.#state = "ready";
+      outbox.#writeQueued(true);
+    }
+  }
+
   readonly #sink: ByteSink;
   readonly #maxBytes: number;
   readonly #owner: OutboxOwner;
   #chunks: Uint8Array[] = [];
   #queued = 0; // bytes pushed and not yet written, the batch in flight included
-  #state: "idle" | "ready" | "writing" | "closed" = "idle";
+  #urgent = false; // something queued may not wait for the notice timer
+  #state: "idle" | "later" | "ready" | "writing" | "closed" = "idle";
   #waiters: (() => void)[] | undefined;
 
   constructor(sink: ByteSink, maxBytes: number, owner: OutboxOwner) {
@@ -99,23 +117,30 @@ export class Outbox {
   }
 
   /**
-   * Queue `bytes` (kept, not copied: do not change them afterwards). Returns
-   * false when the outbox is closed or has just overflowed.
+   * Queue `bytes` (kept, not copied: do not change them afterwards), to be
+   * written as soon as the code running now has finished. Returns false when
+   * the outbox is closed or has just overflowed.
    */
   push(bytes: Uint8Array): boolean {
-    if (this.#state === "closed") return false;
-    this.#chunks.push(bytes);
-    this.#queued += bytes.length;
-    if (this.#queued > this.#maxBytes) {
-      const queued = this.#queued;
-      this.close();
-      this.#owner.onOverflow(queued);
-      return false;
-    }
-    if (this.#state === "idle") {
+    if (!this.#append(bytes)) return false;
+    this.#urgent = true;
+    if (this.#state === "later") Outbox.#forget(this);
+    if (this.#state === "idle" || this.#state === "later") {
       this.#state = "ready";
       if (Outbox.#ready.push(this) === 1) queueMicrotask(Outbox.#flushReady);
     }
+    return true;
+  }
+
+  /**
+   * Queue a notice (someone joined or left) that may wait up to
+   * {@linkcode NOTICE_DELAY_MS}, so that when many people join at once each
+   * reader gets their notices in a few writes rather than one write each.
+   * Order is kept: a later {@linkcode Outbox.push} sends it first.
+   */
+  pushNotice(bytes: Uint8Array): boolean {
+    if (!this.#append(bytes)) return false;
+    if (this.#state === "idle") this.#waitForNoticeTimer();
     return true;
   }
 
@@ -130,21 +155,55 @@ export class Outbox {
   /** Accept nothing more and forget what is queued (the connection is going). */
   close(): void {
     if (this.#state === "closed") return;
+    if (this.#state === "later") Outbox.#forget(this);
     this.#state = "closed";
     this.#chunks = [];
     this.#queued = 0;
     this.#wakeWaiters();
   }
 
-  /** Write everything queued as one buffer; called with nothing in flight. */
-  #writeQueued(): void {
+  #append(bytes: Uint8Array): boolean {
+    if (this.#state === "closed") return false;
+    this.#chunks.push(bytes);
+    this.#queued += bytes.length;
+    if (this.#queued <= this.#maxBytes) return true;
+    const queued = this.#queued;
+    this.close();
+    this.#owner.onOverflow(queued);
+    return false;
+  }
+
+  #waitForNoticeTimer(): void {
+    this.#state = "later";
+    Outbox.#later.add(this);
+    Outbox.#laterTimer ??= setTimeout(Outbox.#flushLater, NOTICE_DELAY_MS);
+  }
+
+  /** Take an outbox off the notice list; no timer is left for nobody. */
+  static #forget(outbox: Outbox): void {
+    Outbox.#later.delete(outbox);
+    if (Outbox.#later.size === 0) {
+      clearTimeout(Outbox.#laterTimer);
+      Outbox.#laterTimer = undefined;
+    }
+  }
+
+  /**
+   * Write everything queued as one buffer; called with nothing in flight.
+   * Notices alone wait for the notice timer, unless `due` (it has fired).
+   */
+  #writeQueued(due = false): void {
     if (this.#state !== "ready") return;
     if (this.#chunks.length === 0) {
       this.#state = "idle";
       return this.#wakeWaiters();
     }
+    if (!due && !this.#urgent && this.#waiters === undefined) {
+      return this.#waitForNoticeTimer();
+    }
     const batch = concat(this.#chunks);
     this.#chunks = [];
+    this.#urgent = false;
     this.#state = "writing";
     this.#write(batch);
   }

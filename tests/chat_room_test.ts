@@ -19,7 +19,7 @@ import {
   stripControls,
 } from "../chat/protocol.ts";
 import { type Member, Room } from "../chat/room.ts";
-import { Outbox, type OutboxOwner } from "../lib/outbox.ts";
+import { NOTICE_DELAY_MS, Outbox, type OutboxOwner } from "../lib/outbox.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -111,6 +111,9 @@ class FakeMember implements Member {
   send(line: Uint8Array): void {
     this.lines.push(line);
   }
+  notify(line: Uint8Array): void {
+    this.lines.push(line);
+  }
   get text(): string[] {
     return this.lines.map((line) => decoder.decode(line));
   }
@@ -165,8 +168,15 @@ Deno.test("Room: PRIVATE to one member; LEFT to the others", () => {
 class FakeSink {
   readonly writes: string[] = [];
   #pending: { bytes: Uint8Array; resolve: (n: number) => void }[] = [];
+  #written = Promise.withResolvers<void>();
   write(bytes: Uint8Array): Promise<number> {
+    this.#written.resolve();
+    this.#written = Promise.withResolvers<void>();
     return new Promise((resolve) => this.#pending.push({ bytes, resolve }));
+  }
+  /** Resolves at the next call of `write`. */
+  nextWrite(): Promise<void> {
+    return this.#written.promise;
   }
   /** Let the oldest write take at most `max` bytes. */
   complete(max = Infinity): void {
@@ -254,6 +264,36 @@ Deno.test("Outbox: a failed write closes it and tells the owner", async () => {
   await settle();
   deepStrictEqual(events, ["error BrokenPipe"]);
   ok(!outbox.push(encoder.encode("more\n")));
+});
+
+Deno.test("Outbox: notices wait for the notice timer, then leave together", async () => {
+  const sink = new FakeSink();
+  const outbox = new Outbox(sink, 1024, recordingOwner().owner);
+  const started = Date.now();
+  outbox.pushNotice(encoder.encode("JOINED a\n"));
+  await settle();
+  strictEqual(sink.pending, 0, "a notice alone waits");
+  outbox.pushNotice(encoder.encode("JOINED b\n"));
+  await sink.nextWrite();
+  ok(Date.now() - started >= NOTICE_DELAY_MS - 1, "held back");
+  sink.complete();
+  await outbox.flushed();
+  deepStrictEqual(sink.writes, ["JOINED a\nJOINED b\n"]);
+});
+
+Deno.test("Outbox: a message takes the waiting notices with it, in order", async () => {
+  const sink = new FakeSink();
+  const outbox = new Outbox(sink, 1024, recordingOwner().owner);
+  outbox.pushNotice(encoder.encode("JOINED a\n"));
+  outbox.push(encoder.encode("MSG a hi\n"));
+  await settle();
+  sink.complete();
+  await outbox.flushed();
+  deepStrictEqual(sink.writes, ["JOINED a\nMSG a hi\n"]);
+  // Closing with a notice waiting leaves no timer behind (the test's
+  // sanitizer would fail otherwise).
+  outbox.pushNotice(encoder.encode("LEFT a\n"));
+  outbox.close();
 });
 
 Deno.test("chat window: how server lines are shown", () => {
