@@ -16,6 +16,7 @@
  */
 
 import { encodeLine } from "../lib/lines.ts";
+import { type Notice, NoticeLog } from "../lib/outbox.ts";
 
 /** A logged-in client as the room sees it. */
 export interface Member {
@@ -24,17 +25,20 @@ export interface Member {
   /** Queue one encoded line for this member; must not wait or throw. */
   send(line: Uint8Array): void;
   /**
-   * Queue a notice (JOINED, LEFT): like `send`, but it may be held back a
-   * few milliseconds to travel with others (a thousand people joining at
-   * once would otherwise cost a million separate writes).
+   * Queue a notice (JOINED, LEFT), stored once in the room's notice log:
+   * like `send`, but it may be held back a few milliseconds to travel with
+   * others (a thousand people joining at once would otherwise cost a
+   * million separate writes).
    */
-  notify(line: Uint8Array): void;
+  notify(notice: Notice): void;
 }
 
 /** Who is in the room, and how lines reach them. */
 export class Room<M extends Member = Member> {
   /** Lower-cased name -> member; a Map keeps joining order. */
   readonly #members = new Map<string, M>();
+  /** Every JOINED and LEFT line, stored once for all members. */
+  readonly #notices = new NoticeLog();
 
   /** How many members are in the room. */
   get size(): number {
@@ -106,9 +110,9 @@ export class Room<M extends Member = Member> {
     }
   }
 
-  /** Encode a notice once and queue it for every member. */
+  /** Store a notice once and queue it for every member. */
   #notifyAll(text: string): void {
-    const line = encodeLine(text);
-    for (const member of this.#members.values()) member.notify(line);
+    const notice = this.#notices.append(encodeLine(text));
+    for (const member of this.#members.values()) member.notify(notice);
   }
 }

@@ -20,7 +20,7 @@ import {
   LineTooLongError,
 } from "../lib/lines.ts";
 import { formatAddr } from "../lib/net.ts";
-import { Outbox, type OutboxOwner } from "../lib/outbox.ts";
+import { type Notice, Outbox, type OutboxOwner } from "../lib/outbox.ts";
 import {
   isBlank,
   isValidName,
@@ -84,8 +84,8 @@ export class Session implements Member, OutboxOwner {
   }
 
   /** Queue a JOINED or LEFT line; it may wait a few ms for company. */
-  notify(line: Uint8Array): void {
-    this.#outbox.pushNotice(line);
+  notify(notice: Notice): void {
+    this.#outbox.pushNotice(notice);
   }
 
   /**

@@ -8,11 +8,16 @@
  * more than the message. So {@linkcode Outbox.push} never waits: it appends
  * the bytes (often one `Uint8Array` shared by every reader of a broadcast)
  * and counts them. Writing starts once the code that is running now has
- * finished (a microtask later), so the lines queued meanwhile, for instance
- * by a burst of logins, leave together. One writer per connection then
- * drains the queue, writing everything queued as one buffer (one system call
- * for a batch of lines). A reader that lets more than `maxBytes` pile up is
- * reported to the owner, who drops it; the others never notice.
+ * finished (a microtask later), so the lines queued meanwhile leave
+ * together. One writer per connection then drains the queue, writing
+ * everything queued as one buffer (one system call for a batch of lines).
+ * A reader that lets more than `maxBytes` pile up is reported to the owner,
+ * who drops it; the others never notice.
+ *
+ * Notices (someone joined or left) go through {@linkcode Outbox.pushNotice}:
+ * they may wait {@linkcode NOTICE_DELAY_MS} for company and are stored once
+ * in a shared {@linkcode NoticeLog}, so a crowd logging in at once costs a
+ * few writes per reader instead of one write per login per reader.
  *
  * An idle outbox holds no promise and no buffer: thousands of quiet
  * connections cost little.
@@ -54,6 +59,66 @@ export interface OutboxOwner {
   onOverflow(queuedBytes: number): void;
   /** A write failed because the connection is gone. Called once. */
   onWriteError(error: Error): void;
+}
+
+/** Bytes of one segment of a {@linkcode NoticeLog}. */
+const NOTICE_SEGMENT_BYTES = 64 * 1024;
+
+/** Where a notice sits in a {@linkcode NoticeLog}: bytes `start..end` of a segment. */
+export interface Notice {
+  readonly segment: Uint8Array;
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Notices (JOINED, LEFT) are the same line for every reader, and a crowd
+ * that joins at once sends every reader thousands of them. So each notice
+ * is stored once, appended to a shared log, and an outbox only remembers
+ * which stretch of the log it still has to write: consecutive notices for
+ * one reader are one contiguous stretch, written straight from the log with
+ * no copy. A thousand notices queued for a thousand readers cost a thousand
+ * lines of memory, not a million queue entries.
+ *
+ * @example
+ * ```ts
+ * import { NoticeLog } from "./outbox.ts";
+ * import { encodeLine } from "./lines.ts";
+ * const log = new NoticeLog();
+ * const first = log.append(encodeLine("JOINED ann"));
+ * const second = log.append(encodeLine("JOINED bob"));
+ * console.assert(first.segment === second.segment && first.end === second.start);
+ * ```
+ */
+export class NoticeLog {
+  #segment = new Uint8Array(NOTICE_SEGMENT_BYTES);
+  #used = 0;
+
+  /** Store `line` once; the result is what {@linkcode Outbox.pushNotice} takes. */
+  append(line: Uint8Array): Notice {
+    if (this.#used + line.length > this.#segment.length) {
+      // Older segments live on while some outbox still has to write them.
+      this.#segment = new Uint8Array(
+        Math.max(NOTICE_SEGMENT_BYTES, line.length),
+      );
+      this.#used = 0;
+    }
+    this.#segment.set(line, this.#used);
+    const notice = {
+      segment: this.#segment,
+      start: this.#used,
+      end: this.#used + line.length,
+    };
+    this.#used = notice.end;
+    return notice;
+  }
+}
+
+/** Consecutive notices queued in one outbox: bytes `start..end` of a segment. */
+interface Run {
+  segment: Uint8Array;
+  start: number;
+  end: number;
 }
 
 /**
@@ -99,7 +164,8 @@ export class Outbox {
   readonly #sink: ByteSink;
   readonly #maxBytes: number;
   readonly #owner: OutboxOwner;
-  #chunks: Uint8Array[] = [];
+  #chunks: (Uint8Array | Run)[] = [];
+  #run: Run | undefined; // the last chunk, while more notices may extend it
   #queued = 0; // bytes pushed and not yet written, the batch in flight included
   #urgent = false; // something queued may not wait for the notice timer
   #state: "idle" | "later" | "ready" | "writing" | "closed" = "idle";
@@ -123,6 +189,7 @@ export class Outbox {
    */
   push(bytes: Uint8Array): boolean {
     if (!this.#append(bytes)) return false;
+    this.#run = undefined;
     this.#urgent = true;
     if (this.#state === "later") Outbox.#forget(this);
     if (this.#state === "idle" || this.#state === "later") {
@@ -138,8 +205,16 @@ export class Outbox {
    * reader gets their notices in a few writes rather than one write each.
    * Order is kept: a later {@linkcode Outbox.push} sends it first.
    */
-  pushNotice(bytes: Uint8Array): boolean {
-    if (!this.#append(bytes)) return false;
+  pushNotice(notice: Notice): boolean {
+    const run = this.#run;
+    if (run?.segment === notice.segment && run.end === notice.start) {
+      if (!this.#count(notice.end - notice.start)) return false;
+      run.end = notice.end;
+    } else {
+      const { segment, start, end } = notice;
+      this.#run = { segment, start, end };
+      if (!this.#append(this.#run)) return false;
+    }
     if (this.#state === "idle") this.#waitForNoticeTimer();
     return true;
   }
@@ -158,14 +233,23 @@ export class Outbox {
     if (this.#state === "later") Outbox.#forget(this);
     this.#state = "closed";
     this.#chunks = [];
+    this.#run = undefined;
     this.#queued = 0;
     this.#wakeWaiters();
   }
 
-  #append(bytes: Uint8Array): boolean {
+  #append(chunk: Uint8Array | Run): boolean {
     if (this.#state === "closed") return false;
-    this.#chunks.push(bytes);
-    this.#queued += bytes.length;
+    this.#chunks.push(chunk);
+    return this.#count(
+      chunk instanceof Uint8Array ? chunk.length : chunk.end - chunk.start,
+    );
+  }
+
+  /** Count `n` more bytes queued; past the limit, close and tell the owner. */
+  #count(n: number): boolean {
+    if (this.#state === "closed") return false;
+    this.#queued += n;
     if (this.#queued <= this.#maxBytes) return true;
     const queued = this.#queued;
     this.close();
@@ -203,6 +287,7 @@ export class Outbox {
     }
     const batch = concat(this.#chunks);
     this.#chunks = [];
+    this.#run = undefined;
     this.#urgent = false;
     this.#state = "writing";
     this.#write(batch);
@@ -237,16 +322,23 @@ export class Outbox {
   }
 }
 
-/** The chunks as one buffer (the chunk itself when there is only one). */
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
+/** The chunks as one buffer (a single chunk is not copied). */
+function concat(chunks: (Uint8Array | Run)[]): Uint8Array {
+  if (chunks.length === 1) return bytesOf(chunks[0]);
+  const parts = chunks.map(bytesOf);
   let size = 0;
-  for (const chunk of chunks) size += chunk.length;
+  for (const part of parts) size += part.length;
   const out = new Uint8Array(size);
   let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
   }
   return out;
+}
+
+function bytesOf(chunk: Uint8Array | Run): Uint8Array {
+  return chunk instanceof Uint8Array
+    ? chunk
+    : chunk.segment.subarray(chunk.start, chunk.end);
 }

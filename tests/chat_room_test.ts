@@ -19,7 +19,13 @@ import {
   stripControls,
 } from "../chat/protocol.ts";
 import { type Member, Room } from "../chat/room.ts";
-import { NOTICE_DELAY_MS, Outbox, type OutboxOwner } from "../lib/outbox.ts";
+import {
+  type Notice,
+  NOTICE_DELAY_MS,
+  NoticeLog,
+  Outbox,
+  type OutboxOwner,
+} from "../lib/outbox.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -111,8 +117,8 @@ class FakeMember implements Member {
   send(line: Uint8Array): void {
     this.lines.push(line);
   }
-  notify(line: Uint8Array): void {
-    this.lines.push(line);
+  notify(notice: Notice): void {
+    this.lines.push(notice.segment.subarray(notice.start, notice.end));
   }
   get text(): string[] {
     return this.lines.map((line) => decoder.decode(line));
@@ -167,9 +173,11 @@ Deno.test("Room: PRIVATE to one member; LEFT to the others", () => {
 /** A connection whose writes finish when the test says so. */
 class FakeSink {
   readonly writes: string[] = [];
+  readonly buffers: Uint8Array[] = [];
   #pending: { bytes: Uint8Array; resolve: (n: number) => void }[] = [];
   #written = Promise.withResolvers<void>();
   write(bytes: Uint8Array): Promise<number> {
+    this.buffers.push(bytes);
     this.#written.resolve();
     this.#written = Promise.withResolvers<void>();
     return new Promise((resolve) => this.#pending.push({ bytes, resolve }));
@@ -269,11 +277,12 @@ Deno.test("Outbox: a failed write closes it and tells the owner", async () => {
 Deno.test("Outbox: notices wait for the notice timer, then leave together", async () => {
   const sink = new FakeSink();
   const outbox = new Outbox(sink, 1024, recordingOwner().owner);
+  const log = new NoticeLog();
   const started = Date.now();
-  outbox.pushNotice(encoder.encode("JOINED a\n"));
+  outbox.pushNotice(log.append(encoder.encode("JOINED a\n")));
   await settle();
   strictEqual(sink.pending, 0, "a notice alone waits");
-  outbox.pushNotice(encoder.encode("JOINED b\n"));
+  outbox.pushNotice(log.append(encoder.encode("JOINED b\n")));
   await sink.nextWrite();
   ok(Date.now() - started >= NOTICE_DELAY_MS - 1, "held back");
   sink.complete();
@@ -284,16 +293,48 @@ Deno.test("Outbox: notices wait for the notice timer, then leave together", asyn
 Deno.test("Outbox: a message takes the waiting notices with it, in order", async () => {
   const sink = new FakeSink();
   const outbox = new Outbox(sink, 1024, recordingOwner().owner);
-  outbox.pushNotice(encoder.encode("JOINED a\n"));
+  const log = new NoticeLog();
+  outbox.pushNotice(log.append(encoder.encode("JOINED a\n")));
   outbox.push(encoder.encode("MSG a hi\n"));
+  outbox.pushNotice(log.append(encoder.encode("LEFT a\n")));
   await settle();
   sink.complete();
   await outbox.flushed();
-  deepStrictEqual(sink.writes, ["JOINED a\nMSG a hi\n"]);
+  deepStrictEqual(sink.writes, ["JOINED a\nMSG a hi\nLEFT a\n"]);
   // Closing with a notice waiting leaves no timer behind (the test's
   // sanitizer would fail otherwise).
-  outbox.pushNotice(encoder.encode("LEFT a\n"));
+  outbox.pushNotice(log.append(encoder.encode("LEFT b\n")));
   outbox.close();
+});
+
+Deno.test("Outbox: notices in a row are written straight from the log", async () => {
+  const sink = new FakeSink();
+  const { events, owner } = recordingOwner();
+  const outbox = new Outbox(sink, 30, owner);
+  const log = new NoticeLog();
+  const notices = ["JOINED a\n", "JOINED b\n", "LEFT a\n"].map((line) =>
+    log.append(encoder.encode(line))
+  );
+  for (const notice of notices) outbox.pushNotice(notice);
+  strictEqual(outbox.queuedBytes, 25);
+  outbox.push(encoder.encode("x\n")); // 27 bytes: still fine
+  await settle();
+  sink.complete();
+  await outbox.flushed();
+  deepStrictEqual(sink.writes, ["JOINED a\nJOINED b\nLEFT a\nx\n"]);
+  // Notices alone: no copy, a view of the log itself.
+  outbox.pushNotice(log.append(encoder.encode("JOINED c\n")));
+  outbox.pushNotice(log.append(encoder.encode("JOINED d\n")));
+  await sink.nextWrite();
+  strictEqual(sink.buffers[1].buffer, notices[0].segment.buffer);
+  sink.complete();
+  await outbox.flushed();
+  strictEqual(sink.writes[1], "JOINED c\nJOINED d\n");
+  // Notices count toward the limit like any line.
+  for (const line of ["JOINED e\n", "JOINED f\n", "JOINED g\n", "JOINED h\n"]) {
+    outbox.pushNotice(log.append(encoder.encode(line)));
+  }
+  deepStrictEqual(events, ["overflow 36"]);
 });
 
 Deno.test("chat window: how server lines are shown", () => {
