@@ -114,13 +114,6 @@ export class NoticeLog {
   }
 }
 
-/** Consecutive notices queued in one outbox: bytes `start..end` of a segment. */
-interface Run {
-  segment: Uint8Array;
-  start: number;
-  end: number;
-}
-
 /**
  * Bytes waiting to be written to one connection, drained by one writer.
  *
@@ -164,8 +157,16 @@ export class Outbox {
   readonly #sink: ByteSink;
   readonly #maxBytes: number;
   readonly #owner: OutboxOwner;
-  #chunks: (Uint8Array | Run)[] = [];
-  #run: Run | undefined; // the last chunk, while more notices may extend it
+  #chunks: Uint8Array[] = [];
+  // Notices queued after the chunks: bytes runStart..runEnd of runSegment.
+  #runSegment: Uint8Array | undefined;
+  #runStart = 0;
+  #runEnd = 0;
+  #writing: Uint8Array | undefined; // the bytes of the write in flight
+  // Made once: a write in flight then holds no closures of its own, which
+  // matters when thousands of writes are in flight at once.
+  readonly #onWritten = (n: number) => this.#written(n);
+  readonly #onFailed = (error: unknown) => this.#failed(error);
   #queued = 0; // bytes pushed and not yet written, the batch in flight included
   #urgent = false; // something queued may not wait for the notice timer
   #state: "idle" | "later" | "ready" | "writing" | "closed" = "idle";
@@ -188,8 +189,10 @@ export class Outbox {
    * the outbox is closed or has just overflowed.
    */
   push(bytes: Uint8Array): boolean {
-    if (!this.#append(bytes)) return false;
-    this.#run = undefined;
+    if (this.#state === "closed") return false;
+    this.#endRun();
+    this.#chunks.push(bytes);
+    if (!this.#count(bytes.length)) return false;
     this.#urgent = true;
     if (this.#state === "later") Outbox.#forget(this);
     if (this.#state === "idle" || this.#state === "later") {
@@ -206,15 +209,15 @@ export class Outbox {
    * Order is kept: a later {@linkcode Outbox.push} sends it first.
    */
   pushNotice(notice: Notice): boolean {
-    const run = this.#run;
-    if (run?.segment === notice.segment && run.end === notice.start) {
-      if (!this.#count(notice.end - notice.start)) return false;
-      run.end = notice.end;
-    } else {
-      const { segment, start, end } = notice;
-      this.#run = { segment, start, end };
-      if (!this.#append(this.#run)) return false;
+    if (this.#state === "closed") return false;
+    const { segment, start, end } = notice;
+    if (segment !== this.#runSegment || start !== this.#runEnd) {
+      this.#endRun();
+      this.#runSegment = segment;
+      this.#runStart = start;
     }
+    this.#runEnd = end;
+    if (!this.#count(end - start)) return false;
     if (this.#state === "idle") this.#waitForNoticeTimer();
     return true;
   }
@@ -233,17 +236,16 @@ export class Outbox {
     if (this.#state === "later") Outbox.#forget(this);
     this.#state = "closed";
     this.#chunks = [];
-    this.#run = undefined;
+    this.#runSegment = undefined;
     this.#queued = 0;
     this.#wakeWaiters();
   }
 
-  #append(chunk: Uint8Array | Run): boolean {
-    if (this.#state === "closed") return false;
-    this.#chunks.push(chunk);
-    return this.#count(
-      chunk instanceof Uint8Array ? chunk.length : chunk.end - chunk.start,
-    );
+  /** Queue the run of notices as a chunk (a view of the log, no copy). */
+  #endRun(): void {
+    if (this.#runSegment === undefined) return;
+    this.#chunks.push(this.#runSegment.subarray(this.#runStart, this.#runEnd));
+    this.#runSegment = undefined;
   }
 
   /** Count `n` more bytes queued; past the limit, close and tell the owner. */
@@ -263,7 +265,7 @@ export class Outbox {
     Outbox.#laterTimer ??= setTimeout(Outbox.#flushLater, NOTICE_DELAY_MS);
   }
 
-  /** Take an outbox off the notice list; no timer is left for nobody. */
+  /** Take an outbox off the notice list (and stop the timer if it was the last). */
   static #forget(outbox: Outbox): void {
     Outbox.#later.delete(outbox);
     if (Outbox.#later.size === 0) {
@@ -278,32 +280,31 @@ export class Outbox {
    */
   #writeQueued(due = false): void {
     if (this.#state !== "ready") return;
-    if (this.#chunks.length === 0) {
+    if (this.#chunks.length === 0 && this.#runSegment === undefined) {
       this.#state = "idle";
       return this.#wakeWaiters();
     }
     if (!due && !this.#urgent && this.#waiters === undefined) {
       return this.#waitForNoticeTimer();
     }
-    const batch = concat(this.#chunks);
+    this.#endRun();
+    this.#writing = concat(this.#chunks);
     this.#chunks = [];
-    this.#run = undefined;
     this.#urgent = false;
     this.#state = "writing";
-    this.#write(batch);
+    this.#sink.write(this.#writing).then(this.#onWritten, this.#onFailed);
   }
 
-  #write(bytes: Uint8Array): void {
-    this.#sink.write(bytes).then(
-      (n) => this.#written(bytes, n),
-      (error) => this.#failed(error),
-    );
-  }
-
-  #written(bytes: Uint8Array, n: number): void {
+  #written(n: number): void {
     if (this.#state === "closed") return;
     this.#queued -= n;
-    if (n < bytes.length) return this.#write(bytes.subarray(n));
+    const rest = this.#writing!.subarray(n);
+    if (rest.length > 0) {
+      this.#writing = rest;
+      this.#sink.write(rest).then(this.#onWritten, this.#onFailed);
+      return;
+    }
+    this.#writing = undefined;
     this.#state = "ready";
     this.#writeQueued();
   }
@@ -323,22 +324,15 @@ export class Outbox {
 }
 
 /** The chunks as one buffer (a single chunk is not copied). */
-function concat(chunks: (Uint8Array | Run)[]): Uint8Array {
-  if (chunks.length === 1) return bytesOf(chunks[0]);
-  const parts = chunks.map(bytesOf);
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
   let size = 0;
-  for (const part of parts) size += part.length;
+  for (const chunk of chunks) size += chunk.length;
   const out = new Uint8Array(size);
   let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
   }
   return out;
-}
-
-function bytesOf(chunk: Uint8Array | Run): Uint8Array {
-  return chunk instanceof Uint8Array
-    ? chunk
-    : chunk.segment.subarray(chunk.start, chunk.end);
 }
