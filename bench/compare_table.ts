@@ -168,8 +168,8 @@ function cells(row: Row, m: (server: string) => Medians): string[] {
     vsRef += ` (p99 ${fmt(ratio(ours, ref, "p99_ms"))}x)`;
   }
   if (row.label === "idle5000") {
-    vsRef += ` (1 s after the logins: ours ${fmt(ours.kib_per_client)}, ` +
-      `node ${fmt(ref.kib_per_client)})`;
+    vsRef += ` (1 s after logins: ${fmt(ours.kib_per_client)} vs ` +
+      `${fmt(ref.kib_per_client)})`;
   }
   const met = !measured
     ? "not measured"
