@@ -312,4 +312,6 @@ async function main(): Promise<number> {
   return runs.length > 0 && runs.every((r) => r.problems.length === 0) ? 0 : 1;
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) {
+  await runMain(main, { name: "bench", summary: "Benchmark.", flags: {} });
+}
