@@ -21,6 +21,7 @@
  * @module
  */
 
+import { batchedStdout } from "../lib/batched_log.ts";
 import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
 import { isConnectionLost, MAX_LINE_BYTES } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
@@ -186,33 +187,6 @@ async function main(): Promise<void> {
   await server.close();
   stdout.flush();
   console.log("Chat server stopped");
-}
-
-/**
- * Like console.log, but the lines logged in one turn of the event loop go
- * to stdout in one write: with a busy room, a write per message would cost
- * more than relaying it.
- */
-function batchedStdout(): { log: (line: string) => void; flush: () => void } {
-  const encoder = new TextEncoder();
-  let lines: string[] = [];
-  function flush(): void {
-    if (lines.length === 0) return;
-    const bytes = encoder.encode(lines.join("\n") + "\n");
-    lines = [];
-    try {
-      let written = 0;
-      while (written < bytes.length) {
-        written += Deno.stdout.writeSync(bytes.subarray(written));
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BrokenPipe)) throw error; // nobody reads
-    }
-  }
-  function log(line: string): void {
-    if (lines.push(line) === 1) setTimeout(flush, 0);
-  }
-  return { log, flush };
 }
 
 if (import.meta.main) await runMain(main, COMMAND);

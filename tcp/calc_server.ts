@@ -20,6 +20,7 @@
  * @module
  */
 
+import { batchedStdout } from "../lib/batched_log.ts";
 import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
 import { answerExpression, trimWhitespace } from "../lib/expression.ts";
 import {
@@ -251,33 +252,6 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch (error) {
     if (!(error instanceof Deno.errors.BadResource)) throw error;
   }
-}
-
-/**
- * Like console.log, but the lines logged in one turn of the event loop are
- * written to stdout together: under load, one write per request would cost
- * more than computing the answer.
- */
-function batchedStdout(): { log: (line: string) => void; flush: () => void } {
-  const encoder = new TextEncoder();
-  let lines: string[] = [];
-  function flush() {
-    if (lines.length === 0) return;
-    const bytes = encoder.encode(lines.join("\n") + "\n");
-    lines = [];
-    try {
-      let written = 0;
-      while (written < bytes.length) {
-        written += Deno.stdout.writeSync(bytes.subarray(written));
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BrokenPipe)) throw error; // nobody reads
-    }
-  }
-  function log(line: string) {
-    if (lines.push(line) === 1) setTimeout(flush, 0);
-  }
-  return { log, flush };
 }
 
 async function main(): Promise<void> {
