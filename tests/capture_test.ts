@@ -24,7 +24,7 @@ import {
   SYN_FILTER,
 } from "../tools/capture_filters.ts";
 import { hexToText } from "../tools/capture.ts";
-import { ROOT, runScript, startServer } from "./support.ts";
+import { ROOT, runScript, startScript, startServer } from "./support.ts";
 import {
   FLAG,
   readBack,
@@ -135,6 +135,40 @@ Deno.test({
       ["client", "I could tell you a UDP joke but I'm not sure you'll get it."],
       ["server", "Ok"],
     ]);
+  },
+});
+
+Deno.test({
+  name: "deno task capture tcp-knock: the packets and the text they carry",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    await using server = await startServer("tcp/knock_server.ts");
+    const port = String(server.port);
+    await using capture = startScript(
+      "tools/capture.ts",
+      ["tcp-knock", "--port", port],
+      { denoFlags: CAPTURE_FLAGS },
+    );
+    await capture.waitFor(`Capturing 'tcp port ${port}' on`);
+    // tshark starts capturing a moment after it says so: knock until it sees.
+    let seen = false;
+    const knocking = (async () => {
+      while (!seen) {
+        const client = await runScript("tcp/knock_client.ts", ["--port", port]);
+        assert.equal(client.code, 0, client.stderr);
+      }
+    })();
+    try {
+      await capture.waitFor(/data: "Who's there\?\\n"/);
+    } finally {
+      seen = true;
+      await knocking;
+    }
+    const result = await capture.stop("SIGTERM");
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`\\d+ → ${port} \\[SYN\\]`));
+    assert.match(result.stdout, new RegExp(`${port} → \\d+ \\[SYN, ACK\\]`));
+    assert.match(result.stdout, /data: "Knock knock\\n"/);
   },
 });
 

@@ -14,6 +14,7 @@
 
 import { FatalError, parseFlags, runMain, UsageError } from "../lib/cli.ts";
 import { LineReader, streamSource } from "../lib/lines.ts";
+import { onShutdown } from "../lib/net.ts";
 import {
   captureFilter,
   decodeAsData,
@@ -69,9 +70,15 @@ async function main(): Promise<number> {
     `Capturing '${filter}' on ${flags.interface} (Ctrl+C to stop). ` +
       `Make traffic in another terminal: ${EXERCISES[exercise].run}`,
   );
-  // Ctrl+C reaches tshark too; it stops capturing, prints a count and exits.
-  const ignore = () => {};
-  Deno.addSignalListener("SIGINT", ignore);
+  // Ctrl+C (or SIGTERM) stops tshark, which prints a count and exits; in a
+  // terminal it gets Ctrl+C itself too, and a second SIGINT does no harm.
+  const removeHandlers = onShutdown(() => {
+    try {
+      tshark.kill("SIGINT");
+    } catch {
+      // it has exited already
+    }
+  });
   try {
     for await (const line of new LineReader(streamSource(tshark.stdout))) {
       for (const out of formatPacket(line.split("\t"))) console.log(out);
@@ -85,7 +92,7 @@ async function main(): Promise<number> {
     }
     return 0;
   } finally {
-    Deno.removeSignalListener("SIGINT", ignore);
+    removeHandlers();
   }
 }
 
