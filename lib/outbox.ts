@@ -7,10 +7,14 @@
  * fills and the write never finishes), and a promise chain per message costs
  * more than the message. So {@linkcode Outbox.push} never waits: it appends
  * the bytes (often one `Uint8Array` shared by every reader of a broadcast)
- * and counts them. Writing starts once the code that is running now has
- * finished (a microtask later), so the lines queued meanwhile leave
- * together. One writer per connection then drains the queue, writing
- * everything queued as one buffer (one system call for a batch of lines).
+ * and counts them. Writing starts at the next turn of the event loop (one
+ * 0 ms timer for every outbox), once every read that completed with this one
+ * has been handled, so all the lines they produced for a reader leave
+ * together: a write costs far more than the bytes in it (a third of it is
+ * the runtime's work around the system call), so fewer, bigger writes are
+ * what makes a busy room fast. One writer per connection then drains the
+ * queue, writing everything queued as one buffer; what is queued while a
+ * write is in flight waits for the next turn's batch.
  * A reader that lets more than `maxBytes` pile up is reported to the owner,
  * who drops it; the others never notice.
  *
@@ -131,7 +135,8 @@ export class NoticeLog {
  */
 export class Outbox {
   /** Outboxes with urgent bytes queued and no write running. */
-  static #ready: Outbox[] = [];
+  static #ready = new Set<Outbox>();
+  static #readyTimer: ReturnType<typeof setTimeout> | undefined;
   /** Outboxes with only notices queued, written when the notice timer fires. */
   static #later = new Set<Outbox>();
   static #laterTimer: ReturnType<typeof setTimeout> | undefined;
@@ -139,7 +144,8 @@ export class Outbox {
   /** Start the writes of every outbox that became ready since the last call. */
   static #flushReady(): void {
     const batch = Outbox.#ready;
-    Outbox.#ready = [];
+    Outbox.#ready = new Set();
+    Outbox.#readyTimer = undefined;
     for (const outbox of batch) outbox.#writeQueued();
   }
 
@@ -195,10 +201,7 @@ export class Outbox {
     if (!this.#count(bytes.length)) return false;
     this.#urgent = true;
     if (this.#state === "later") Outbox.#forget(this);
-    if (this.#state === "idle" || this.#state === "later") {
-      this.#state = "ready";
-      if (Outbox.#ready.push(this) === 1) queueMicrotask(Outbox.#flushReady);
-    }
+    if (this.#state === "idle" || this.#state === "later") this.#schedule();
     return true;
   }
 
@@ -234,6 +237,7 @@ export class Outbox {
   close(): void {
     if (this.#state === "closed") return;
     if (this.#state === "later") Outbox.#forget(this);
+    if (this.#state === "ready") Outbox.#unready(this);
     this.#state = "closed";
     this.#chunks = [];
     this.#runSegment = undefined;
@@ -274,6 +278,15 @@ export class Outbox {
     }
   }
 
+  /** Take a closed outbox off the ready list (and stop the timer if it was the last). */
+  static #unready(outbox: Outbox): void {
+    Outbox.#ready.delete(outbox);
+    if (Outbox.#ready.size === 0) {
+      clearTimeout(Outbox.#readyTimer);
+      Outbox.#readyTimer = undefined;
+    }
+  }
+
   /**
    * Write everything queued as one buffer; called with nothing in flight.
    * Notices alone wait for the notice timer, unless `due` (it has fired).
@@ -305,8 +318,23 @@ export class Outbox {
       return;
     }
     this.#writing = undefined;
+    if (this.#chunks.length === 0 && this.#runSegment === undefined) {
+      this.#state = "ready";
+      return this.#writeQueued(); // idle again (waiters woken)
+    }
+    this.#schedule(); // what came meanwhile joins the next batch
+  }
+
+  /**
+   * Write at the next turn of the event loop (a timer), not a microtask: the
+   * reads that completed together all run first, so each reader gets one
+   * write for all the lines they produced, and one timer serves every
+   * outbox.
+   */
+  #schedule(): void {
     this.#state = "ready";
-    this.#writeQueued();
+    Outbox.#ready.add(this);
+    Outbox.#readyTimer ??= setTimeout(Outbox.#flushReady, 0);
   }
 
   #failed(error: unknown): void {

@@ -207,8 +207,13 @@ function recordingOwner() {
   return { events, owner };
 }
 
-/** Let queued microtasks (the outbox's flush, promise callbacks) run. */
+/**
+ * Let the outbox's next turn pass: promise callbacks, then its flush (a
+ * 0 ms timer, set before ours), then what that flush set off.
+ */
 async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  await new Promise((wake) => setTimeout(wake, 0));
   for (let i = 0; i < 5; i++) await Promise.resolve();
 }
 
