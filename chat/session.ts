@@ -31,10 +31,17 @@ import {
 import type { Member, Room } from "./room.ts";
 
 /**
- * Bytes read at a time. Lines are at most 1024 bytes and the reader grows its
- * buffer for a long one, so a small buffer keeps an idle client cheap.
+ * Bytes read at a time at first. Lines are at most 1024 bytes and the reader
+ * grows its buffer for a long one, so a small buffer keeps an idle client
+ * cheap (thousands of them may be connected).
  */
-const READ_BUFFER_BYTES = 1024;
+const READ_BUFFER_BYTES = 512;
+/**
+ * The reader doubles its buffer, up to this, while reads fill it: a client
+ * that sends fast is read in a few big reads, and all the lines of one read
+ * are answered (and their broadcasts written) together.
+ */
+const MAX_READ_BUFFER_BYTES = 16 * 1024;
 
 /** How long a client has to close after the server's last words. */
 const LINGER_MS = 2000;
@@ -102,6 +109,7 @@ export class Session implements Member, OutboxOwner {
     const reader = new LineReader(this.#conn, {
       maxBytes: maxLine,
       bufferSize: READ_BUFFER_BYTES,
+      maxBufferSize: MAX_READ_BUFFER_BYTES,
     });
     try {
       let line;

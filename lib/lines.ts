@@ -55,6 +55,13 @@ export class LineTooLongError extends Error {
 
 const LF = 0x0a;
 const CR = 0x0d;
+/**
+ * One decoder for every reader: each line is decoded whole (no `stream`
+ * option), so it keeps no state between calls, and a server with thousands
+ * of idle connections does not hold thousands of decoders.
+ * ignoreBOM: keep a U+FEFF that starts a line; it is part of the text.
+ */
+const lineDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** Options of a {@linkcode LineReader}. */
 export interface LineReaderOptions {
@@ -65,6 +72,12 @@ export interface LineReaderOptions {
    * up to `maxBytes`; a small one keeps an idle connection cheap.
    */
   bufferSize?: number;
+  /**
+   * Largest the buffer grows to while reads keep filling it (default: no
+   * such growth). A busy sender is then read in a few big reads, while an
+   * idle connection keeps its small buffer.
+   */
+  maxBufferSize?: number;
 }
 
 /**
@@ -72,7 +85,7 @@ export interface LineReaderOptions {
  * The line end (`\n` or `\r\n`) is removed; invalid UTF-8 becomes U+FFFD.
  * A last line without `\n` before the end of the stream is still a line.
  * A line over `maxBytes` throws {@linkcode LineTooLongError} without ever
- * holding more than `maxBytes + 2` bytes.
+ * holding more than `maxBytes + 2` bytes (or `maxBufferSize`, if larger).
  *
  * @example
  * ```ts ignore
@@ -84,9 +97,9 @@ export interface LineReaderOptions {
 export class LineReader implements AsyncIterable<string> {
   readonly #source: ByteSource;
   readonly #maxBytes: number;
-  // ignoreBOM: keep a U+FEFF that starts a line; it is part of the text.
-  readonly #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  readonly #maxBufferSize: number;
   #buffer: Uint8Array;
+  #filled = false; // the last read took all the room it was given
   #start = 0; // first byte not yet returned
   #end = 0; // one past the last byte read
   #scanned = 0; // bytes from #start known to hold no '\n'
@@ -98,6 +111,7 @@ export class LineReader implements AsyncIterable<string> {
     this.#buffer = new Uint8Array(
       Math.max(1, Math.min(options.bufferSize ?? 2048, this.#maxBytes + 2)),
     );
+    this.#maxBufferSize = options.maxBufferSize ?? 0;
   }
 
   /**
@@ -137,9 +151,11 @@ export class LineReader implements AsyncIterable<string> {
         throw new LineTooLongError(this.#maxBytes);
       }
       this.#makeRoom();
+      const room = this.#buffer.length - this.#end;
       const n = await this.#source.read(this.#buffer.subarray(this.#end));
       if (n === null) this.#eof = true;
       else this.#end += n;
+      this.#filled = n === room;
     }
   }
 
@@ -150,7 +166,7 @@ export class LineReader implements AsyncIterable<string> {
     if (end - this.#start > this.#maxBytes) {
       throw new LineTooLongError(this.#maxBytes);
     }
-    const line = this.#decoder.decode(this.#buffer.subarray(this.#start, end));
+    const line = lineDecoder.decode(this.#buffer.subarray(this.#start, end));
     this.#start = next;
     this.#scanned = 0;
     if (this.#start === this.#end) this.#start = this.#end = 0;
@@ -159,7 +175,9 @@ export class LineReader implements AsyncIterable<string> {
 
   /**
    * Make space after #end: slide the partial line to the front (so each read
-   * gets all the room there is), and grow when it fills the buffer.
+   * gets all the room there is), and grow when it fills the buffer (a long
+   * line) or when the last read filled it (a busy stream, up to
+   * maxBufferSize).
    */
   #makeRoom(): void {
     if (this.#start > 0) {
@@ -167,8 +185,14 @@ export class LineReader implements AsyncIterable<string> {
       this.#end -= this.#start;
       this.#start = 0;
     }
-    if (this.#end < this.#buffer.length) return;
-    const size = Math.min(this.#buffer.length * 2, this.#maxBytes + 2);
+    const full = this.#end === this.#buffer.length;
+    if (!full && !(this.#filled && this.#buffer.length < this.#maxBufferSize)) {
+      return;
+    }
+    const limit = full
+      ? Math.max(this.#maxBytes + 2, this.#maxBufferSize)
+      : this.#maxBufferSize;
+    const size = Math.min(this.#buffer.length * 2, limit);
     const bigger = new Uint8Array(size);
     bigger.set(this.#buffer.subarray(0, this.#end));
     this.#buffer = bigger;

@@ -250,6 +250,30 @@ Deno.test("LineReader.hasBufferedLine() tells whether readLine() has to wait", a
   assert.equal(reader.hasBufferedLine(), true); // the end: readLine() answers at once
 });
 
+Deno.test("LineReader grows its buffer up to maxBufferSize while reads fill it", async () => {
+  const text = "ab\n".repeat(40); // 120 bytes, always more than one read takes
+  const room: number[] = []; // bytes each read was offered
+  let offset = 0;
+  const bytes = encoder.encode(text);
+  const source = {
+    read(p: Uint8Array): Promise<number | null> {
+      room.push(p.length);
+      if (offset === bytes.length) return Promise.resolve(null);
+      const n = Math.min(p.length, bytes.length - offset);
+      p.set(bytes.subarray(offset, offset + n));
+      offset += n;
+      return Promise.resolve(n);
+    },
+  };
+  const reader = new LineReader(source, { bufferSize: 4, maxBufferSize: 32 });
+  const lines = [];
+  for await (const line of reader) lines.push(line);
+  assert.deepEqual(lines, specLines(text));
+  // Buffer 4, 8, 16, 32 (the partial line left over takes a byte or two).
+  assert.deepEqual(room.slice(0, 4), [4, 7, 14, 31]);
+  assert.ok(room.every((n) => n <= 32), "never past maxBufferSize");
+});
+
 Deno.test("streamSource feeds a LineReader from a ReadableStream", async () => {
   const stream = new Blob(["12 + ", "13\r\n€", "\nq"]).stream();
   const reader = new LineReader(streamSource(stream), { bufferSize: 3 });
