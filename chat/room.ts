@@ -16,7 +16,7 @@
  */
 
 import { encodeLine } from "../lib/lines.ts";
-import { type Notice, NoticeLog } from "../lib/outbox.ts";
+import { type SharedLine, SharedLog } from "../lib/outbox.ts";
 
 /** A logged-in client as the room sees it. */
 export interface Member {
@@ -25,20 +25,25 @@ export interface Member {
   /** Queue one encoded line for this member; must not wait or throw. */
   send(line: Uint8Array): void;
   /**
-   * Queue a notice (JOINED, LEFT), stored once in the room's notice log:
+   * Queue a broadcast line (MSG), stored once in the room's log for every
+   * member: like `send`, but written from the shared log without a copy.
+   */
+  share(line: SharedLine): void;
+  /**
+   * Queue a notice (JOINED, LEFT), stored once in the room's log:
    * like `send`, but it may be held back a few milliseconds to travel with
    * others (a thousand people joining at once would otherwise cost a
    * million separate writes).
    */
-  notify(notice: Notice): void;
+  notify(notice: SharedLine): void;
 }
 
 /** Who is in the room, and how lines reach them. */
 export class Room<M extends Member = Member> {
   /** Lower-cased name -> member; a Map keeps joining order. */
   readonly #members = new Map<string, M>();
-  /** Every JOINED and LEFT line, stored once for all members. */
-  readonly #notices = new NoticeLog();
+  /** Every MSG, JOINED and LEFT line, stored once for all members. */
+  readonly #log = new SharedLog();
 
   /** How many members are in the room. */
   get size(): number {
@@ -102,17 +107,17 @@ export class Room<M extends Member = Member> {
     return this.#members.values();
   }
 
-  /** Encode `text` once and queue the same bytes for every member but one. */
+  /** Store `text` once and queue it for every member but one. */
   #broadcast(text: string, except?: M): void {
-    const line = encodeLine(text);
+    const line = this.#log.append(encodeLine(text));
     for (const member of this.#members.values()) {
-      if (member !== except) member.send(line);
+      if (member !== except) member.share(line);
     }
   }
 
   /** Store a notice once and queue it for every member. */
   #notifyAll(text: string): void {
-    const notice = this.#notices.append(encodeLine(text));
+    const notice = this.#log.append(encodeLine(text));
     for (const member of this.#members.values()) member.notify(notice);
   }
 }

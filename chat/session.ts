@@ -20,7 +20,7 @@ import {
   LineTooLongError,
 } from "../lib/lines.ts";
 import { formatAddr } from "../lib/net.ts";
-import { type Notice, Outbox, type OutboxOwner } from "../lib/outbox.ts";
+import { Outbox, type OutboxOwner, type SharedLine } from "../lib/outbox.ts";
 import {
   isBlank,
   isValidName,
@@ -85,13 +85,18 @@ export class Session implements Member, OutboxOwner {
     return formatAddr(this.#conn.remoteAddr);
   }
 
-  /** Queue a line for this client (the room calls it for broadcasts). */
+  /** Queue a line for this client (the room calls it for PRIVATE). */
   send(line: Uint8Array): void {
     this.#outbox.push(line);
   }
 
+  /** Queue a broadcast line (the room calls it for MSG). */
+  share(line: SharedLine): void {
+    this.#outbox.pushShared(line);
+  }
+
   /** Queue a JOINED or LEFT line; it may wait a few ms for company. */
-  notify(notice: Notice): void {
+  notify(notice: SharedLine): void {
     this.#outbox.pushNotice(notice);
   }
 

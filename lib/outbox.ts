@@ -18,10 +18,13 @@
  * A reader that lets more than `maxBytes` pile up is reported to the owner,
  * who drops it; the others never notice.
  *
- * Notices (someone joined or left) go through {@linkcode Outbox.pushNotice}:
- * they may wait {@linkcode NOTICE_DELAY_MS} for company and are stored once
- * in a shared {@linkcode NoticeLog}, so a crowd logging in at once costs a
- * few writes per reader instead of one write per login per reader.
+ * Lines for many readers (a broadcast, {@linkcode Outbox.pushShared}) are
+ * stored once in a {@linkcode SharedLog}: a reader's queue is then mostly one
+ * stretch of that log, written straight from it, with no copy per reader.
+ * Notices (someone joined or left, {@linkcode Outbox.pushNotice}) are stored
+ * there too, and may wait {@linkcode NOTICE_DELAY_MS} for company, so a
+ * crowd logging in at once costs a few writes per reader instead of one
+ * write per login per reader.
  *
  * An idle outbox holds no promise and no buffer: thousands of quiet
  * connections cost little.
@@ -65,45 +68,49 @@ export interface OutboxOwner {
   onWriteError(error: Error): void;
 }
 
-/** Bytes of one segment of a {@linkcode NoticeLog}. */
-const NOTICE_SEGMENT_BYTES = 64 * 1024;
+/** Bytes of one segment of a {@linkcode SharedLog}. */
+const SEGMENT_BYTES = 64 * 1024;
 
-/** Where a notice sits in a {@linkcode NoticeLog}: bytes `start..end` of a segment. */
-export interface Notice {
+/** Where a line sits in a {@linkcode SharedLog}: bytes `start..end` of a segment. */
+export interface SharedLine {
   readonly segment: Uint8Array;
   readonly start: number;
   readonly end: number;
 }
 
 /**
- * Notices (JOINED, LEFT) are the same line for every reader, and a crowd
- * that joins at once sends every reader thousands of them. So each notice
- * is stored once, appended to a shared log, and an outbox only remembers
- * which stretch of the log it still has to write: consecutive notices for
+ * A broadcast (MSG, JOINED, LEFT) is the same line for every reader, and a
+ * busy room sends every reader thousands of them. So each such line is
+ * stored once, appended to a shared log, and an outbox only remembers
+ * which stretch of the log it still has to write: consecutive lines for
  * one reader are one contiguous stretch, written straight from the log with
- * no copy. A thousand notices queued for a thousand readers cost a thousand
- * lines of memory, not a million queue entries.
+ * no copy. A thousand lines queued for a thousand readers cost a thousand
+ * lines of memory, not a million queue entries, and no reader's write
+ * copies them into a buffer of its own.
  *
  * @example
  * ```ts
- * import { NoticeLog } from "./outbox.ts";
+ * import { SharedLog } from "./outbox.ts";
  * import { encodeLine } from "./lines.ts";
- * const log = new NoticeLog();
+ * const log = new SharedLog();
  * const first = log.append(encodeLine("JOINED ann"));
  * const second = log.append(encodeLine("JOINED bob"));
  * console.assert(first.segment === second.segment && first.end === second.start);
  * ```
  */
-export class NoticeLog {
-  #segment = new Uint8Array(NOTICE_SEGMENT_BYTES);
+export class SharedLog {
+  #segment = new Uint8Array(SEGMENT_BYTES);
   #used = 0;
 
-  /** Store `line` once; the result is what {@linkcode Outbox.pushNotice} takes. */
-  append(line: Uint8Array): Notice {
+  /**
+   * Store `line` once; the result is what {@linkcode Outbox.pushShared} and
+   * {@linkcode Outbox.pushNotice} take.
+   */
+  append(line: Uint8Array): SharedLine {
     if (this.#used + line.length > this.#segment.length) {
       // Older segments live on while some outbox still has to write them.
       this.#segment = new Uint8Array(
-        Math.max(NOTICE_SEGMENT_BYTES, line.length),
+        Math.max(SEGMENT_BYTES, line.length),
       );
       this.#used = 0;
     }
@@ -199,9 +206,18 @@ export class Outbox {
     this.#endRun();
     this.#chunks.push(bytes);
     if (!this.#count(bytes.length)) return false;
-    this.#urgent = true;
-    if (this.#state === "later") Outbox.#forget(this);
-    if (this.#state === "idle" || this.#state === "later") this.#schedule();
+    this.#makeUrgent();
+    return true;
+  }
+
+  /**
+   * Queue a line stored in a {@linkcode SharedLog} (a broadcast): written
+   * like {@linkcode Outbox.push}, but lines that follow each other in the log
+   * are written from it as one stretch, not copied.
+   */
+  pushShared(line: SharedLine): boolean {
+    if (!this.#extendRun(line)) return false;
+    this.#makeUrgent();
     return true;
   }
 
@@ -211,18 +227,30 @@ export class Outbox {
    * reader gets their notices in a few writes rather than one write each.
    * Order is kept: a later {@linkcode Outbox.push} sends it first.
    */
-  pushNotice(notice: Notice): boolean {
+  pushNotice(notice: SharedLine): boolean {
+    if (!this.#extendRun(notice)) return false;
+    if (this.#state === "idle") this.#waitForNoticeTimer();
+    return true;
+  }
+
+  /** Add `line` to the run of shared lines queued last (or start a new run). */
+  #extendRun(line: SharedLine): boolean {
     if (this.#state === "closed") return false;
-    const { segment, start, end } = notice;
+    const { segment, start, end } = line;
     if (segment !== this.#runSegment || start !== this.#runEnd) {
       this.#endRun();
       this.#runSegment = segment;
       this.#runStart = start;
     }
     this.#runEnd = end;
-    if (!this.#count(end - start)) return false;
-    if (this.#state === "idle") this.#waitForNoticeTimer();
-    return true;
+    return this.#count(end - start);
+  }
+
+  /** What is queued now may not wait for the notice timer. */
+  #makeUrgent(): void {
+    this.#urgent = true;
+    if (this.#state === "later") Outbox.#forget(this);
+    if (this.#state === "idle" || this.#state === "later") this.#schedule();
   }
 
   /** Resolves once everything pushed so far is written (or the outbox closed). */

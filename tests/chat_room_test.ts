@@ -20,11 +20,11 @@ import {
 } from "../chat/protocol.ts";
 import { type Member, Room } from "../chat/room.ts";
 import {
-  type Notice,
   NOTICE_DELAY_MS,
-  NoticeLog,
   Outbox,
   type OutboxOwner,
+  type SharedLine,
+  SharedLog,
 } from "../lib/outbox.ts";
 
 const decoder = new TextDecoder();
@@ -117,8 +117,11 @@ class FakeMember implements Member {
   send(line: Uint8Array): void {
     this.lines.push(line);
   }
-  notify(notice: Notice): void {
-    this.lines.push(notice.segment.subarray(notice.start, notice.end));
+  share(line: SharedLine): void {
+    this.lines.push(line.segment.subarray(line.start, line.end));
+  }
+  notify(notice: SharedLine): void {
+    this.share(notice);
   }
   get text(): string[] {
     return this.lines.map((line) => decoder.decode(line));
@@ -140,7 +143,7 @@ Deno.test("Room: JOINED to the others, USERS in joining order", () => {
   strictEqual(room.size, 3);
 });
 
-Deno.test("Room: MSG to all but the sender, one shared buffer", () => {
+Deno.test("Room: MSG to all but the sender, stored once in the room's log", () => {
   const room = new Room<FakeMember>();
   const members = ["ann", "bob", "cat"].map((n) => new FakeMember(n));
   for (const m of members) room.join(m);
@@ -149,7 +152,9 @@ Deno.test("Room: MSG to all but the sender, one shared buffer", () => {
   room.say(ann, "hi all");
   deepStrictEqual(ann.text, []);
   deepStrictEqual(bob.text, ["MSG ann hi all\n"]);
-  strictEqual(bob.lines[0], cat.lines[0], "encoded once for everyone");
+  deepStrictEqual(cat.text, ["MSG ann hi all\n"]);
+  strictEqual(bob.lines[0].buffer, cat.lines[0].buffer, "stored once");
+  strictEqual(bob.lines[0].byteOffset, cat.lines[0].byteOffset);
 });
 
 Deno.test("Room: PRIVATE to one member; LEFT to the others", () => {
@@ -282,7 +287,7 @@ Deno.test("Outbox: a failed write closes it and tells the owner", async () => {
 Deno.test("Outbox: notices wait for the notice timer, then leave together", async () => {
   const sink = new FakeSink();
   const outbox = new Outbox(sink, 1024, recordingOwner().owner);
-  const log = new NoticeLog();
+  const log = new SharedLog();
   const started = Date.now();
   outbox.pushNotice(log.append(encoder.encode("JOINED a\n")));
   await settle();
@@ -298,7 +303,7 @@ Deno.test("Outbox: notices wait for the notice timer, then leave together", asyn
 Deno.test("Outbox: a message takes the waiting notices with it, in order", async () => {
   const sink = new FakeSink();
   const outbox = new Outbox(sink, 1024, recordingOwner().owner);
-  const log = new NoticeLog();
+  const log = new SharedLog();
   outbox.pushNotice(log.append(encoder.encode("JOINED a\n")));
   outbox.push(encoder.encode("MSG a hi\n"));
   outbox.pushNotice(log.append(encoder.encode("LEFT a\n")));
@@ -316,7 +321,7 @@ Deno.test("Outbox: notices in a row are written straight from the log", async ()
   const sink = new FakeSink();
   const { events, owner } = recordingOwner();
   const outbox = new Outbox(sink, 30, owner);
-  const log = new NoticeLog();
+  const log = new SharedLog();
   const notices = ["JOINED a\n", "JOINED b\n", "LEFT a\n"].map((line) =>
     log.append(encoder.encode(line))
   );
@@ -340,6 +345,31 @@ Deno.test("Outbox: notices in a row are written straight from the log", async ()
     outbox.pushNotice(log.append(encoder.encode(line)));
   }
   deepStrictEqual(events, ["overflow 36"]);
+});
+
+Deno.test("Outbox: shared lines leave at the next turn, in order, from the log", async () => {
+  const sink = new FakeSink();
+  const outbox = new Outbox(sink, 1024, recordingOwner().owner);
+  const log = new SharedLog();
+  const [a, b, c] = ["MSG x a\n", "MSG x b\n", "MSG x c\n"].map((line) =>
+    log.append(encoder.encode(line))
+  );
+  outbox.pushShared(a);
+  outbox.pushShared(b);
+  strictEqual(sink.pending, 0, "nothing is written before the pushes end");
+  await settle(); // not the notice timer: at once
+  strictEqual(sink.pending, 1);
+  strictEqual(sink.buffers[0].buffer, a.segment.buffer, "no copy");
+  outbox.push(encoder.encode("PRIVATE y p\n")); // while the first write runs
+  outbox.pushShared(c);
+  sink.complete();
+  await settle();
+  sink.complete();
+  await outbox.flushed();
+  deepStrictEqual(sink.writes, [
+    "MSG x a\nMSG x b\n",
+    "PRIVATE y p\nMSG x c\n",
+  ]);
 });
 
 Deno.test("chat window: how server lines are shown", () => {
