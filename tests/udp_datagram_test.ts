@@ -11,7 +11,9 @@ import {
   Inbox,
   lookupServer,
   openClientSocket,
+  repeatingEncoder,
   sameAddr,
+  sameBytes,
   showDatagram,
 } from "../udp/datagram.ts";
 import { HAS_IPV6, hasControlChars, TestSocket } from "./udp_support.ts";
@@ -53,6 +55,27 @@ Deno.test("escapeText() and showDatagram()", async (t) => {
     );
   });
 
+  await t.step(
+    "property: short printable ASCII is shown as the general path shows it",
+    () => {
+      // showDatagram() skips decoding and escaping for such text.
+      const ascii = fc.string({
+        unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) =>
+          String.fromCharCode(c)
+        ),
+        maxLength: 70,
+      });
+      fc.assert(fc.property(ascii, (text) => {
+        const chars = [...text];
+        const expected = chars.length <= 60
+          ? `"${escapeText(text)}"`
+          : `"${escapeText(text.slice(0, 60))}…" (${text.length} bytes)`;
+        assert.equal(showDatagram(encode(text)), expected);
+      }));
+      assert.equal(showDatagram(encode("a\\b")), String.raw`"a\\b"`);
+    },
+  );
+
   await t.step("property: what is shown has no control characters", () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (data) => {
       const shown = showDatagram(data);
@@ -62,6 +85,25 @@ Deno.test("escapeText() and showDatagram()", async (t) => {
       return !hasControlChars(escapeText(text));
     }));
   });
+});
+
+Deno.test("sameBytes() compares every byte and the length", () => {
+  assert.ok(sameBytes(encode("SEND_TIME"), encode("SEND_TIME")));
+  assert.ok(sameBytes(new Uint8Array(), new Uint8Array()));
+  assert.ok(!sameBytes(encode("SEND_TIMe"), encode("SEND_TIME")));
+  assert.ok(!sameBytes(encode("SEND_TIME\n"), encode("SEND_TIME")));
+  assert.ok(!sameBytes(encode("SEND_TIM"), encode("SEND_TIME")));
+  const buffer = encode("xSEND_TIMEx");
+  assert.ok(sameBytes(buffer.subarray(1, 10), encode("SEND_TIME")));
+});
+
+Deno.test("repeatingEncoder() encodes UTF-8, a repeated text once", () => {
+  const encode2 = repeatingEncoder();
+  const first = encode2("09:26:53");
+  assert.deepEqual(first, encode("09:26:53"));
+  assert.equal(encode2("09:26:53"), first); // the same bytes, not a copy
+  assert.deepEqual(encode2("é"), encode("é"));
+  assert.deepEqual(encode2("09:26:53"), first);
 });
 
 Deno.test("sameAddr() compares host and port, however the host is written", () => {

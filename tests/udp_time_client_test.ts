@@ -86,7 +86,8 @@ Deno.test("runTimeClient()", async (t) => {
   await using server = startTimeServer({
     hostname: "127.0.0.1",
     port: 0,
-    now: () => Temporal.PlainDateTime.from("2031-01-02T03:04:05"),
+    now: () => Date.parse("2031-01-02T03:04:05Z"),
+    timeZone: "UTC",
     log: () => {},
   });
 

@@ -16,7 +16,7 @@ import { formatAddr } from "../lib/net.ts";
 import { decodeUtf8, sameAddr } from "../udp/datagram.ts";
 import {
   answerRequest,
-  type Clock,
+  localTime,
   serveTime,
   startTimeServer,
 } from "../udp/time_server.ts";
@@ -42,8 +42,14 @@ if (EXTERNAL) {
 }
 
 const encode = (text: string) => new TextEncoder().encode(text);
-const fixedClock = (iso: string): Clock => () =>
-  Temporal.PlainDateTime.from(iso);
+/** Milliseconds since 1970 at `iso`, a UTC date and time. */
+const epochMs = (iso: string) =>
+  Temporal.Instant.from(`${iso}Z`).epochMilliseconds;
+/** The server's clock stopped at `iso` (UTC), for a server in UTC. */
+const fixedTime = (iso: string) => localTime(() => epochMs(iso), "UTC");
+
+/** What a test reads to know the date and time a server should answer. */
+type Clock = () => Temporal.PlainDateTime;
 const LOCAL_CLOCK: Clock = () => Temporal.Now.plainDateTimeISO();
 
 /** Bytes that are not UTF-8: stray continuation, overlong, surrogate, 0xff. */
@@ -143,14 +149,14 @@ async function withTarget(
 }
 
 Deno.test("answerRequest()", async (t) => {
-  const now = fixedClock("2024-02-29T07:08:09.999");
+  const now = fixedTime("2024-02-29T07:08:09.999");
 
   await t.step(
     "answers SEND_DATE with YYYY-MM-DD and SEND_TIME with HH:MM:SS",
     () => {
       assert.equal(answerRequest(encode("SEND_DATE"), now), "2024-02-29");
       assert.equal(answerRequest(encode("SEND_TIME"), now), "07:08:09");
-      const late = fixedClock("0987-12-31T23:59:59.9");
+      const late = fixedTime("0987-12-31T23:59:59.9");
       assert.equal(answerRequest(encode("SEND_DATE"), late), "0987-12-31");
       assert.equal(answerRequest(encode("SEND_TIME"), late), "23:59:59");
     },
@@ -229,6 +235,49 @@ Deno.test("answerRequest()", async (t) => {
       }));
     },
   );
+});
+
+Deno.test("localTime()", async (t) => {
+  await t.step("reads the clock in the given time zone", () => {
+    const ms = epochMs("2024-02-29T23:30:00.5");
+    assert.deepEqual(localTime(() => ms, "UTC")(), {
+      second: Math.floor(ms / 1000),
+      date: "2024-02-29",
+      time: "23:30:00",
+    });
+    const tokyo = localTime(() => ms, "Asia/Tokyo")();
+    assert.equal(`${tokyo.date} ${tokyo.time}`, "2024-03-01 08:30:00");
+  });
+
+  await t.step("a new second is answered at once, never the old one", () => {
+    let ms = epochMs("2024-12-31T23:59:59.998");
+    const now = localTime(() => ms, "UTC");
+    assert.equal(now().time, "23:59:59");
+    ms += 1;
+    assert.equal(now().time, "23:59:59");
+    ms += 1; // 1 ms later: a new second, a new day
+    assert.deepEqual([now().date, now().time], ["2025-01-01", "00:00:00"]);
+    ms -= 2_000; // a clock set back is followed too
+    assert.equal(now().time, "23:59:58");
+  });
+
+  await t.step("follows a daylight saving change to the second", () => {
+    // Paris, 2024-03-31: at 01:00 UTC, local time jumps from 02:00 to 03:00.
+    let ms = epochMs("2024-03-31T00:59:59.999");
+    const now = localTime(() => ms, "Europe/Paris");
+    assert.equal(now().time, "01:59:59");
+    ms += 1;
+    assert.equal(now().time, "03:00:00");
+  });
+
+  await t.step("works out a second once, reads the clock every time", () => {
+    let reads = 0;
+    const ms = epochMs("2024-02-29T07:08:09.5");
+    const now = localTime(() => (reads++, ms), "UTC");
+    const first = now();
+    for (let i = 0; i < 100; i++) assert.equal(now(), first);
+    assert.equal(reads, 101);
+  });
 });
 
 Deno.test("UDP time server protocol", async (t) => {
@@ -326,6 +375,44 @@ Deno.test("UDP time server protocol", async (t) => {
     });
   });
 
+  await t.step("answers 64 senders asking at once, each its own", async () => {
+    await withTarget(async (target, log) => {
+      const sockets = Array.from(
+        { length: 64 },
+        () => new TestSocket(target.hostname),
+      );
+      try {
+        const before = LOCAL_CLOCK();
+        await Promise.all(
+          sockets.map((socket, i) =>
+            socket.send(i % 2 ? "SEND_TIME" : "SEND_DATE", target)
+          ),
+        );
+        const answers = await Promise.all(sockets.map((s) => s.receive()));
+        const times = secondsBetween(before, LOCAL_CLOCK());
+        answers.forEach((answer, i) => {
+          const text = answer.text.trim();
+          assert.ok(
+            i % 2 ? times.includes(text) : /^\d{4}-\d{2}-\d{2}$/.test(text),
+            `sender ${i}: ${JSON.stringify(text)}`,
+          );
+        });
+        if (EXTERNAL) return;
+        for (const socket of sockets) {
+          const sender = formatAddr(socket.addr);
+          assert.equal(
+            log.filter((line) => line.startsWith(`${sender} sent "SEND_`))
+              .length,
+            1,
+            `${sender} in ${log.length} lines`,
+          );
+        }
+      } finally {
+        await Promise.all(sockets.map((s) => s[Symbol.asyncDispose]()));
+      }
+    });
+  });
+
   await t.step("answers each sender at its own address", async () => {
     await withTarget(async (target) => {
       await using dateAsker = new TestSocket(target.hostname);
@@ -369,7 +456,8 @@ Deno.test("UDP time server, our own", OWN_ONLY, async (t) => {
     await using server = startTimeServer({
       hostname: "127.0.0.1",
       port: 0,
-      now: fixedClock("2031-01-02T03:04:05.678"),
+      now: () => epochMs("2031-01-02T03:04:05.678"),
+      timeZone: "UTC",
       log: () => {},
     });
     await using socket = new TestSocket();
@@ -474,16 +562,21 @@ Deno.test("UDP time server, our own", OWN_ONLY, async (t) => {
         },
       };
       await serveTime(fakeSocket, {
-        now: fixedClock("2020-05-06T07:08:09"),
+        now: fixedTime("2020-05-06T07:08:09"),
         log: (line) => lines.push(line),
         warn: (line) => lines.push(`warn: ${line}`),
       });
-      assert.deepEqual(sent, ["2020-05-06", "07:08:09"]);
-      assert.match(lines[0], /^warn: Receive failed, going on: reset by peer/);
-      assert.match(
-        lines[2],
-        /^warn: Cannot answer 127\.0\.0\.1:9: Network is unreachable/,
-      );
+      // Several receive loops share the socket: the order is theirs.
+      assert.deepEqual(sent.toSorted(), ["07:08:09", "2020-05-06"]);
+      const expected = [
+        /^warn: Receive failed, going on: reset by peer$/,
+        /^127\.0\.0\.1:9 sent "SEND_DATE" -> 2020-05-06$/,
+        /^127\.0\.0\.1:9 sent "SEND_TIME" -> 07:08:09$/,
+        /^warn: Cannot answer 127\.0\.0\.1:9: Network is unreachable$/,
+      ];
+      for (const line of expected) {
+        assert.ok(lines.some((l) => line.test(l)), `${line}: ${lines}`);
+      }
       assert.equal(lines.length, 4, lines.join("\n"));
     },
   );
@@ -524,6 +617,31 @@ Deno.test("UDP time server script", OWN_ONLY, async (t) => {
       assert.equal(result.stderr, "");
     });
   }
+
+  await t.step(
+    "SIGTERM right after the answers: every request printed, then stopped",
+    async () => {
+      await using server = await startServer(SCRIPT);
+      await using socket = new TestSocket();
+      const target: Deno.NetAddr = {
+        transport: "udp",
+        hostname: server.host,
+        port: server.port,
+      };
+      for (let i = 0; i < 50; i++) await socket.ask(`request ${i}`, target);
+      const result = await server.stop("SIGTERM");
+      assert.equal(result.code, 0, result.stderr);
+      const lines = result.stdout.trimEnd().split("\n");
+      assert.equal(lines.at(-1), "UDP time server stopped");
+      const requests = lines.filter((line) =>
+        / sent "request \d+" /.test(line)
+      );
+      assert.deepEqual(
+        requests.map((line) => line.match(/"request (\d+)"/)![1]),
+        Array.from({ length: 50 }, (_, i) => String(i)),
+      );
+    },
+  );
 
   await t.step("a port in use: one sentence on stderr, exit 1", async () => {
     await using taken = new TestSocket();

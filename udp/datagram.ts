@@ -13,6 +13,12 @@ import { lookup } from "node:dns/promises";
 import { FatalError } from "../lib/cli.ts";
 import { formatAddr, isLookupFailure, listenUdp } from "../lib/net.ts";
 
+/**
+ * The largest UDP payload over IPv4 (65535 bytes less 8 of UDP header and 20
+ * of IP header): a receive buffer this long never cuts an IPv4 datagram.
+ */
+export const MAX_DATAGRAM_BYTES = 65507;
+
 /** Characters of a message that a server or client prints at most. */
 export const MAX_SHOWN_CHARS = 60;
 
@@ -25,6 +31,33 @@ export function decodeUtf8(data: Uint8Array): string | null {
   } catch {
     return null;
   }
+}
+
+/** Whether `data` holds exactly the bytes of `expected`. */
+export function sameBytes(data: Uint8Array, expected: Uint8Array): boolean {
+  if (data.length !== expected.length) return false;
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] !== expected[i]) return false;
+  }
+  return true;
+}
+
+/**
+ * A UTF-8 encoder that remembers the last text it encoded. A busy server's
+ * answers mostly repeat (the time changes once a second): each is encoded
+ * once, and its bytes are sent many times (they are never changed).
+ */
+export function repeatingEncoder(): (text: string) => Uint8Array {
+  const encoder = new TextEncoder();
+  let lastText = "";
+  let lastBytes = new Uint8Array();
+  return (text) => {
+    if (text !== lastText) {
+      lastText = text;
+      lastBytes = encoder.encode(text);
+    }
+    return lastBytes;
+  };
 }
 
 /**
@@ -57,12 +90,31 @@ export function escapeText(text: string): string {
  *     "SEND_DATE\n"        "AAAAAAAA…" (65507 bytes)        (3 bytes, not UTF-8)
  */
 export function showDatagram(data: Uint8Array): string {
+  // A busy server prints every request: the usual short ASCII ones skip
+  // the UTF-8 decoder and the escaping, whose result would be the same.
+  const plain = plainAscii(data);
+  if (plain !== null) return `"${plain}"`;
   const text = decodeUtf8(data);
   if (text === null) return `(${data.length} bytes, not UTF-8)`;
   const chars = [...text];
   if (chars.length <= MAX_SHOWN_CHARS) return `"${escapeText(text)}"`;
   const start = chars.slice(0, MAX_SHOWN_CHARS).join("");
   return `"${escapeText(start)}…" (${data.length} bytes)`;
+}
+
+/**
+ * `data` as text when it is short and every byte is printable ASCII other
+ * than `\\` (text that {@linkcode escapeText} leaves as it is), else `null`.
+ */
+function plainAscii(data: Uint8Array): string | null {
+  if (data.length > MAX_SHOWN_CHARS) return null;
+  let text = "";
+  for (let i = 0; i < data.length; i++) {
+    const byte = data[i];
+    if (byte < 0x20 || byte > 0x7e || byte === 0x5c) return null;
+    text += String.fromCharCode(byte);
+  }
+  return text;
 }
 
 /**

@@ -11,17 +11,22 @@
  *     C: HELLO            S: ERROR unknown request, send SEND_DATE or SEND_TIME
  *
  * Stateless: each answer depends only on its request and the clock, so the
- * server needs no memory of its clients and one loop serves them all.
+ * server needs no memory of its clients, and a few loops that each receive a
+ * request and answer it can serve them all side by side.
  *
  * @module
  */
 
+import { batchedStdout } from "../lib/batched_log.ts";
 import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
 import { formatAddr, listenUdp, onShutdown } from "../lib/net.ts";
 import {
   addrText,
   decodeUtf8,
   isClosedError,
+  MAX_DATAGRAM_BYTES,
+  repeatingEncoder,
+  sameBytes,
   showDatagram,
 } from "./datagram.ts";
 
@@ -34,24 +39,78 @@ const COMMAND = {
   flags: serverFlags(DEFAULT_PORT),
 } as const;
 
-/** The server's clock: local date and time in its time zone (`TZ`). */
-export type Clock = () => Temporal.PlainDateTime;
+/** The two requests, as the bytes almost every client sends. */
+const SEND_DATE = new TextEncoder().encode("SEND_DATE");
+const SEND_TIME = new TextEncoder().encode("SEND_TIME");
 
-const LOCAL_CLOCK: Clock = () => Temporal.Now.plainDateTimeISO();
+/**
+ * Receive loops waiting on the socket at once. Deno allows several pending
+ * receive() calls on one socket; when datagrams arrive together, one turn
+ * of the event loop then answers several of them.
+ */
+const RECEIVE_LOOPS = 4;
+
+/**
+ * The server's clock: milliseconds since 1970-01-01 UTC, like `Date.now`
+ * (tests pass a fixed one).
+ */
+export type Clock = () => number;
+
+/** What `SEND_DATE` and `SEND_TIME` get during one second of the clock. */
+export interface LocalMoment {
+  /** The second since 1970 these answers are for. */
+  readonly second: number;
+  /** `YYYY-MM-DD` in the server's time zone. */
+  readonly date: string;
+  /** `HH:MM:SS` (24 h) in the server's time zone. */
+  readonly time: string;
+}
+
+/**
+ * Local date and time, worked out with Temporal once per second of `now`:
+ * under load, thousands of requests share a second, and Temporal's time-zone
+ * arithmetic would cost more than the rest of an answer. The cache is keyed
+ * on the second itself, so a new second is never answered with the old one.
+ */
+export function localTime(
+  now: Clock = Date.now,
+  timeZone: string = Temporal.Now.timeZoneId(),
+): () => LocalMoment {
+  let moment: LocalMoment = { second: NaN, date: "", time: "" };
+  return () => {
+    const ms = now();
+    const second = Math.floor(ms / 1000);
+    if (second !== moment.second) {
+      const local = Temporal.Instant.fromEpochMilliseconds(ms)
+        .toZonedDateTimeISO(timeZone);
+      moment = {
+        second,
+        date: local.toPlainDate().toString(),
+        time: local.toPlainTime().toString({ smallestUnit: "second" }),
+      };
+    }
+    return moment;
+  };
+}
 
 /**
  * The answer to one request datagram. Never throws, and an `ERROR` answer
  * is at most 64 bytes. `/i` without `/u` folds ASCII letters only, so
  * `ſend_date` is not taken for `SEND_DATE`.
  */
-export function answerRequest(data: Uint8Array, now: Clock): string {
+export function answerRequest(
+  data: Uint8Array,
+  now: () => LocalMoment,
+): string {
+  // Almost every request is exactly one of the two words: comparing bytes
+  // answers it without decoding text.
+  if (sameBytes(data, SEND_TIME)) return now().time;
+  if (sameBytes(data, SEND_DATE)) return now().date;
   const text = decodeUtf8(data);
   if (text === null) return "ERROR request is not UTF-8";
   const request = text.trim();
-  if (/^SEND_DATE$/i.test(request)) return now().toPlainDate().toString();
-  if (/^SEND_TIME$/i.test(request)) {
-    return now().toPlainTime().toString({ smallestUnit: "second" });
-  }
+  if (/^SEND_DATE$/i.test(request)) return now().date;
+  if (/^SEND_TIME$/i.test(request)) return now().time;
   if (request === "") return "ERROR empty request, send SEND_DATE or SEND_TIME";
   return "ERROR unknown request, send SEND_DATE or SEND_TIME";
 }
@@ -60,8 +119,10 @@ export function answerRequest(data: Uint8Array, now: Clock): string {
 export interface TimeServerOptions {
   hostname: string;
   port: number;
-  /** Default: the local date and time of this machine. */
+  /** Default: this machine's clock (`Date.now`). */
   now?: Clock;
+  /** Default: this machine's time zone (`TZ`). */
+  timeZone?: string;
   /** One line per request (default `console.log`). */
   log?: (line: string) => void;
   /** Receive or send failures, which do not stop the server (default `console.error`). */
@@ -72,7 +133,7 @@ export interface TimeServerOptions {
 export interface TimeServer extends AsyncDisposable {
   /** The address it listens on, with the real port. */
   readonly addr: Deno.NetAddr;
-  /** Close the socket; resolves when the receive loop has ended. */
+  /** Close the socket; resolves when the receive loops have ended. */
   close(): Promise<void>;
 }
 
@@ -80,13 +141,13 @@ export interface TimeServer extends AsyncDisposable {
 export function startTimeServer(options: TimeServerOptions): TimeServer {
   const socket = listenUdp(options.hostname, options.port);
   const served = serveTime(socket, {
-    now: options.now ?? LOCAL_CLOCK,
+    now: localTime(options.now, options.timeZone),
     log: options.log ?? console.log,
     warn: options.warn ?? console.error,
   });
   let open = true;
   async function close() {
-    if (open) socket.close(); // a pending receive() fails: the loop ends
+    if (open) socket.close(); // every pending receive() fails: the loops end
     open = false;
     await served;
   }
@@ -100,47 +161,87 @@ export function startTimeServer(options: TimeServerOptions): TimeServer {
 /** What {@linkcode serveTime} needs of a socket (tests pass a fake one). */
 export type DatagramSocket = Pick<Deno.DatagramConn, "receive" | "send">;
 
+/** What {@linkcode serveTime} answers with and where it prints. */
+export interface ServeOptions {
+  now: () => LocalMoment;
+  log: (line: string) => void;
+  warn: (line: string) => void;
+}
+
+/** Answer requests from {@linkcode RECEIVE_LOOPS} loops until the socket is closed. */
+export async function serveTime(
+  socket: DatagramSocket,
+  options: ServeOptions,
+): Promise<void> {
+  const loops = [];
+  for (let i = 0; i < RECEIVE_LOOPS; i++) {
+    loops.push(answerLoop(socket, options));
+  }
+  await Promise.all(loops);
+}
+
 /**
  * The endless loop: receive a request, print it, answer its sender. A
  * receive or send error is printed and the loop goes on; it ends only when
  * the socket is closed.
  */
-export async function serveTime(
+async function answerLoop(
   socket: DatagramSocket,
-  { now, log, warn }: Required<Pick<TimeServerOptions, "now" | "log" | "warn">>,
+  { now, log, warn }: ServeOptions,
 ): Promise<void> {
-  const encoder = new TextEncoder();
+  // One buffer for every datagram of this loop (receive() without one
+  // allocates 64 KiB per datagram). 65507 bytes: the largest IPv4 datagram;
+  // a longer IPv6 one is cut, silently: still just bad input.
+  const buffer = new Uint8Array(MAX_DATAGRAM_BYTES);
+  const encode = repeatingEncoder();
+  let sending: Promise<void> = Promise.resolve();
   while (true) {
     let datagram: [Uint8Array, Deno.Addr];
     try {
-      // Without a buffer, receive() takes up to 65507 bytes, the largest
-      // IPv4 datagram (a longer IPv6 one is cut, silently: still just bad input).
-      datagram = await socket.receive();
+      datagram = await socket.receive(buffer);
     } catch (error) {
-      if (isClosedError(error)) return;
+      if (isClosedError(error)) break;
       warn(`Receive failed, going on: ${(error as Error).message}`);
       continue;
     }
     const [data, sender] = datagram;
     const answer = answerRequest(data, now);
     log(`${addrText(sender)} sent ${showDatagram(data)} -> ${answer}`);
-    try {
-      await socket.send(encoder.encode(answer), sender);
-    } catch (error) {
-      if (isClosedError(error)) return;
-      warn(`Cannot answer ${addrText(sender)}: ${(error as Error).message}`);
-    }
+    // The next receive need not wait for this answer to leave, but at most
+    // one answer per loop is on its way (memory stays bounded).
+    await sending;
+    sending = sendAnswer(socket, encode(answer), sender, warn);
   }
+  await sending;
+}
+
+/** Send `answer` to `to`; a failure is printed, never thrown. */
+function sendAnswer(
+  socket: DatagramSocket,
+  answer: Uint8Array,
+  to: Deno.Addr,
+  warn: (line: string) => void,
+): Promise<void> {
+  return socket.send(answer, to).then(() => {}, (error) => {
+    if (isClosedError(error)) return;
+    warn(`Cannot answer ${addrText(to)}: ${(error as Error).message}`);
+  });
 }
 
 async function main(): Promise<void> {
   const flags = parseFlags(COMMAND);
-  const server = startTimeServer({ hostname: flags.host, port: flags.port });
+  const stdout = batchedStdout();
+  const server = startTimeServer({
+    hostname: flags.host,
+    port: flags.port,
+    log: stdout.log,
+  });
   // Listen for Ctrl+C and SIGTERM before saying we are ready.
   const stopped = new Promise((stop) => onShutdown(stop));
   console.log(`UDP time server listening on ${formatAddr(server.addr)}`);
   await stopped;
   await server.close();
+  stdout.flush();
   console.log("UDP time server stopped");
 }
 
