@@ -170,14 +170,25 @@ export async function runTimeClient(
     socket.close();
     await inbox.done;
   }
-  log(`Stopped: ${summary.requests} requests, ${summary.answered} answered`);
+  log(
+    `Stopped: ${
+      count(summary.requests, "request")
+    }, ${summary.answered} answered`,
+  );
   if (summary.unanswered > 0 && summary.answered === 0) {
     const where = formatAddr(server);
     throw new FatalError(
-      `No answer from ${where} to any of ${summary.unanswered} requests, each sent ${ATTEMPTS} times (is the server running?)`,
+      `No answer from ${where} to any of ${
+        count(summary.unanswered, "request")
+      }, each sent ${ATTEMPTS} times (is the server running?)`,
     );
   }
   return summary;
+}
+
+/** `1 request`, `3 requests`. */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 interface Exchange {
