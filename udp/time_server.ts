@@ -66,6 +66,9 @@ export interface LocalMoment {
   readonly time: string;
 }
 
+/** The answers for the current second, read for every request. */
+export type LocalClock = () => LocalMoment;
+
 /**
  * Local date and time, worked out with Temporal once per second of `now`:
  * under load, thousands of requests share a second, and Temporal's time-zone
@@ -75,13 +78,12 @@ export interface LocalMoment {
 export function localTime(
   now: Clock = Date.now,
   timeZone: string = Temporal.Now.timeZoneId(),
-): () => LocalMoment {
+): LocalClock {
   let moment: LocalMoment = { second: NaN, date: "", time: "" };
   return () => {
-    const ms = now();
-    const second = Math.floor(ms / 1000);
+    const second = Math.floor(now() / 1000);
     if (second !== moment.second) {
-      const local = Temporal.Instant.fromEpochMilliseconds(ms)
+      const local = Temporal.Instant.fromEpochMilliseconds(second * 1000)
         .toZonedDateTimeISO(timeZone);
       moment = {
         second,
@@ -98,10 +100,7 @@ export function localTime(
  * is at most 64 bytes. `/i` without `/u` folds ASCII letters only, so
  * `ſend_date` is not taken for `SEND_DATE`.
  */
-export function answerRequest(
-  data: Uint8Array,
-  now: () => LocalMoment,
-): string {
+export function answerRequest(data: Uint8Array, now: LocalClock): string {
   // Almost every request is exactly one of the two words: comparing bytes
   // answers it without decoding text.
   if (sameBytes(data, SEND_TIME)) return now().time;
@@ -163,7 +162,7 @@ export type DatagramSocket = Pick<Deno.DatagramConn, "receive" | "send">;
 
 /** What {@linkcode serveTime} answers with and where it prints. */
 export interface ServeOptions {
-  now: () => LocalMoment;
+  now: LocalClock;
   log: (line: string) => void;
   warn: (line: string) => void;
 }
