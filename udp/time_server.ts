@@ -45,8 +45,9 @@ const SEND_TIME = new TextEncoder().encode("SEND_TIME");
 
 /**
  * Receive loops waiting on the socket at once. Deno allows several pending
- * receive() calls on one socket; when datagrams arrive together, one turn
- * of the event loop then answers several of them.
+ * receive() calls on one socket, each with its own buffer, and each datagram
+ * goes to one of them; when datagrams arrive together, one turn of the event
+ * loop then answers several. (More than a few only wake each other up.)
  */
 const RECEIVE_LOOPS = 4;
 
