@@ -35,7 +35,7 @@ import type { Member, Room } from "./room.ts";
  * grows its buffer for a long one, so a small buffer keeps an idle client
  * cheap (thousands of them may be connected).
  */
-const READ_BUFFER_BYTES = 512;
+const READ_BUFFER_BYTES = 128;
 /**
  * The reader doubles its buffer, up to this, while reads fill it: a client
  * that sends fast is read in a few big reads, and all the lines of one read

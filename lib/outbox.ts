@@ -8,7 +8,8 @@
  * more than the message. So {@linkcode Outbox.push} never waits: it appends
  * the bytes (often one `Uint8Array` shared by every reader of a broadcast)
  * and counts them. Writing starts at the next turn of the event loop (one
- * 0 ms timer for every outbox), once every read that completed with this one
+ * `setImmediate` for every outbox; a 0 ms `setTimeout` would wait a
+ * millisecond or two), once every read that completed with this one
  * has been handled, so all the lines they produced for a reader leave
  * together: a write costs far more than the bytes in it (a third of it is
  * the runtime's work around the system call), so fewer, bigger writes are
@@ -51,6 +52,7 @@
  * @module
  */
 
+import { clearImmediate, setImmediate } from "node:timers";
 import { type ByteSink, isConnectionLost } from "./lines.ts";
 
 /** Longest a notice ({@linkcode Outbox.pushNotice}) waits to be written, in ms. */
@@ -143,7 +145,7 @@ export class SharedLog {
 export class Outbox {
   /** Outboxes with urgent bytes queued and no write running. */
   static #ready = new Set<Outbox>();
-  static #readyTimer: ReturnType<typeof setTimeout> | undefined;
+  static #readyTimer: ReturnType<typeof setImmediate> | undefined;
   /** Outboxes with only notices queued, written when the notice timer fires. */
   static #later = new Set<Outbox>();
   static #laterTimer: ReturnType<typeof setTimeout> | undefined;
@@ -310,7 +312,7 @@ export class Outbox {
   static #unready(outbox: Outbox): void {
     Outbox.#ready.delete(outbox);
     if (Outbox.#ready.size === 0) {
-      clearTimeout(Outbox.#readyTimer);
+      clearImmediate(Outbox.#readyTimer);
       Outbox.#readyTimer = undefined;
     }
   }
@@ -354,7 +356,7 @@ export class Outbox {
   }
 
   /**
-   * Write at the next turn of the event loop (a timer), not a microtask: the
+   * Write at the next turn of the event loop (`setImmediate`), not a microtask: the
    * reads that completed together all run first, so each reader gets one
    * write for all the lines they produced, and one timer serves every
    * outbox.
@@ -362,7 +364,7 @@ export class Outbox {
   #schedule(): void {
     this.#state = "ready";
     Outbox.#ready.add(this);
-    Outbox.#readyTimer ??= setTimeout(Outbox.#flushReady, 0);
+    Outbox.#readyTimer ??= setImmediate(Outbox.#flushReady);
   }
 
   #failed(error: unknown): void {

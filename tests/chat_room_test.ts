@@ -214,7 +214,7 @@ function recordingOwner() {
 
 /**
  * Let the outbox's next turn pass: promise callbacks, then its flush (a
- * 0 ms timer, set before ours), then what that flush set off.
+ * `setImmediate`, before our 0 ms timer), then what that flush set off.
  */
 async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await Promise.resolve();
