@@ -23,7 +23,6 @@
 
 import { batchedStdout } from "../lib/batched_log.ts";
 import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
-import { startHeapTick } from "../lib/heap_tick.ts";
 import { isConnectionLost, MAX_LINE_BYTES } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
 import { Room } from "./room.ts";
@@ -184,9 +183,7 @@ async function main(): Promise<void> {
   // first line may stop us right after it.
   const stopped = new Promise((stop) => onShutdown(stop));
   console.log(`Chat server listening on ${formatAddr(server.addr)}`);
-  const stopTick = startHeapTick(); // memory goes back after a crowd
   await stopped;
-  stopTick();
   await server.close();
   stdout.flush();
   console.log("Chat server stopped");
