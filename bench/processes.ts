@@ -22,7 +22,7 @@ const LISTENING = /listening on (\S+):(\d+)/;
 /** Keep this much of a process's output, for error messages. */
 const TAIL_BYTES = 2048;
 /** bash runs the command with `ulimit -n` raised as far as it may go. */
-const RAISE_FILES = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec ';
+const RAISE_FILES = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; ';
 
 /** The last bytes a stream produced, kept while it is drained. */
 class Tail {
