@@ -213,6 +213,9 @@ export function formatNumber(value: number): string {
  */
 export function round15(x: number): number {
   if (!Number.isFinite(x)) return x;
+  // Most answers are whole numbers of 15 digits or fewer: nothing to round
+  // (but -0 prints as 0, as the rounding below would make it).
+  if (Number.isInteger(x) && Math.abs(x) < 1e15) return x === 0 ? 0 : x;
   const nearest = Number(x.toPrecision(15));
   // 16 significant digits; a tie can only be one whose 16th digit is 5.
   const [digits16, exponent] = x.toExponential(15).split("e");
