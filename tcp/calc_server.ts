@@ -31,6 +31,11 @@ import {
   writeAll,
 } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
+import {
+  closeQuietly,
+  serveConnections,
+  type TcpServer,
+} from "../lib/tcp_server.ts";
 import { quote } from "./quote.ts";
 
 /** The port of the contract's table (12003/tcp). */
@@ -64,46 +69,19 @@ export interface CalcServerOptions {
 }
 
 /** A running calculator server. */
-export interface CalcServer extends AsyncDisposable {
-  /** The address it listens on, with the real port. */
-  readonly addr: Deno.NetAddr;
-  /** Stop listening, end every session, wait for their tasks to finish. */
-  close(): Promise<void>;
-}
+export type CalcServer = TcpServer;
 
 /** Listen, and run a session for every client until {@linkcode CalcServer.close}. */
 export function startCalcServer(options: CalcServerOptions): CalcServer {
   const log = options.log ?? console.log;
   const listener = listenTcp(options.hostname, options.port);
-  const connections = new Set<Deno.TcpConn>();
-  const sessions = new Set<Promise<void>>();
-
-  const accepting = (async () => {
-    for await (const conn of listener) { // ends when the listener is closed
-      connections.add(conn);
-      const session = runSession(conn, log).finally(() => {
-        connections.delete(conn);
-        sessions.delete(session);
-      });
-      sessions.add(session);
-    }
-  })();
-
-  async function close() {
-    try {
-      listener.close();
-    } catch {
-      // closed already
-    }
-    for (const conn of connections) closeQuietly(conn); // pending reads fail
-    await accepting;
-    await Promise.all(sessions);
-  }
-  return {
-    addr: listener.addr,
-    close,
-    [Symbol.asyncDispose]: close,
-  };
+  // Each connection gets its own task, and the loop goes straight back to
+  // accept the next client (lib/tcp_server.ts).
+  return serveConnections(
+    listener,
+    (conn) => runSession(conn, log),
+    (error) => log(`Cannot accept a connection: ${error.message}`),
+  );
 }
 
 /** What the server knows about one client. */
@@ -242,15 +220,6 @@ async function hangUp(conn: Deno.TcpConn): Promise<void> {
     }
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/** Close `conn` unless it is closed already (by the server's close()). */
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error;
   }
 }
 

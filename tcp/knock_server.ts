@@ -34,6 +34,11 @@ import {
   writeLine,
 } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
+import {
+  closeQuietly,
+  serveConnections,
+  type TcpServer,
+} from "../lib/tcp_server.ts";
 import { quote } from "./quote.ts";
 
 /** The port of the contract's table (12002/tcp). */
@@ -58,48 +63,19 @@ export interface KnockServerOptions {
 }
 
 /** A running knock-knock server. */
-export interface KnockServer extends AsyncDisposable {
-  /** The address it listens on, with the real port. */
-  readonly addr: Deno.NetAddr;
-  /** Stop listening, end every connection, wait for their tasks to finish. */
-  close(): Promise<void>;
-}
+export type KnockServer = TcpServer;
 
 /** Listen, and serve every client that connects until {@linkcode KnockServer.close}. */
 export function startKnockServer(options: KnockServerOptions): KnockServer {
   const log = options.log ?? console.log;
   const listener = listenTcp(options.hostname, options.port);
-  const connections = new Set<Deno.TcpConn>();
-  const tasks = new Set<Promise<void>>();
-
-  // The accept loop: each connection gets its own task, and the loop goes
-  // straight back to accept the next client.
-  const accepting = (async () => {
-    for await (const conn of listener) { // ends when the listener is closed
-      connections.add(conn);
-      const task = answerKnock(conn, log).finally(() => {
-        connections.delete(conn);
-        tasks.delete(task);
-      });
-      tasks.add(task);
-    }
-  })();
-
-  async function close() {
-    try {
-      listener.close();
-    } catch {
-      // closed already
-    }
-    for (const conn of connections) closeQuietly(conn); // pending reads fail
-    await accepting;
-    await Promise.all(tasks);
-  }
-  return {
-    addr: listener.addr,
-    close,
-    [Symbol.asyncDispose]: close,
-  };
+  // Each connection gets its own task, and the loop goes straight back to
+  // accept the next client (lib/tcp_server.ts).
+  return serveConnections(
+    listener,
+    (conn) => answerKnock(conn, log),
+    (error) => log(`Cannot accept a connection: ${error.message}`),
+  );
 }
 
 /**
@@ -134,15 +110,6 @@ async function answerKnock(
     }
   } finally {
     closeQuietly(conn);
-  }
-}
-
-/** Close `conn` unless it is closed already (by the server's close()). */
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error;
   }
 }
 
