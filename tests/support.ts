@@ -61,12 +61,39 @@ export function denoCommand(
  * printed. A script still running after `timeoutMs` is killed, and the
  * result says so in `stderr` (code 124), so a hang fails instead of blocking.
  */
-export async function runScript(
+export function runScript(
   script: string,
   args: string[] = [],
   options: ScriptOptions = {},
 ): Promise<ScriptResult> {
-  const child = denoCommand(script, args, options).spawn();
+  return runToEnd(denoCommand(script, args, options), options);
+}
+
+/**
+ * Run `deno task -q <name> <args>` from the project root, as a person types
+ * it, and collect what it printed (see {@linkcode runScript}).
+ */
+export function runTask(
+  name: string,
+  args: string[] = [],
+  options: ScriptOptions = {},
+): Promise<ScriptResult> {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", name, ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  return runToEnd(command, options);
+}
+
+async function runToEnd(
+  command: Deno.Command,
+  options: ScriptOptions,
+): Promise<ScriptResult> {
+  const child = command.spawn();
   const timer = setTimeout(
     () => child.kill("SIGKILL"),
     options.timeoutMs ?? 20_000,

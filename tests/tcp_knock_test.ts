@@ -13,8 +13,8 @@ import { MESSAGE } from "../tcp/knock_client.ts";
 import { ANSWER, startKnockServer } from "../tcp/knock_server.ts";
 import {
   freePort,
-  ROOT,
   runScript,
+  runTask,
   startScript,
   startServer,
   type Target,
@@ -269,14 +269,8 @@ Deno.test("knock scripts as a person runs them", OWN_ONLY, async (t) => {
   });
 
   await t.step("deno task tcp-knock: both sides shown, exit 0", async () => {
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "-q", "tcp-knock"],
-      cwd: ROOT,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-    }).output();
-    const out = new TextDecoder().decode(stdout);
-    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const { code, stdout: out, stderr } = await runTask("tcp-knock");
+    assert.equal(code, 0, stderr);
     assert.match(
       out,
       /\[server\] Knock-knock server listening on 127\.0\.0\.1:\d+/,

@@ -12,13 +12,14 @@ import { formatAddr } from "../lib/net.ts";
 import { sameAddr } from "../udp/datagram.ts";
 import { DEFAULT_MESSAGE } from "../udp/hello_client.ts";
 import { serveHello, startHelloServer } from "../udp/hello_server.ts";
-import { ROOT, runScript, startScript, startServer } from "./support.ts";
+import { runScript, runTask, startScript, startServer } from "./support.ts";
 import {
   externalUdpTarget,
   FakeServer,
   freeUdpPort,
   HAS_IPV6,
   hasControlChars,
+  scriptedSocket,
   TestSocket,
 } from "./udp_support.ts";
 
@@ -128,37 +129,13 @@ Deno.test("UDP hello server, our own", OWN_ONLY, async (t) => {
   await t.step(
     "a receive or send error is printed and the loop goes on",
     async () => {
-      const sender: Deno.NetAddr = {
-        transport: "udp",
-        hostname: "127.0.0.1",
-        port: 9,
-      };
-      const events: (Error | string)[] = [
-        new Error("Connection reset by peer"),
-        "a",
-        "b",
-      ];
-      const sent: string[] = [];
+      const { socket, sent } = scriptedSocket(
+        [new Error("Connection reset by peer"), "a", "b"],
+        new Error("No buffer space available"),
+      );
       const lines: string[] = [];
-      const fakeSocket = {
-        receive(): Promise<[Uint8Array<ArrayBuffer>, Deno.Addr]> {
-          const next = events.shift();
-          if (next === undefined) {
-            return Promise.reject(new Deno.errors.BadResource("closed"));
-          }
-          if (next instanceof Error) return Promise.reject(next);
-          return Promise.resolve([encode(next), sender]);
-        },
-        send(data: Uint8Array): Promise<number> {
-          sent.push(new TextDecoder().decode(data));
-          if (sent.length === 1) {
-            return Promise.reject(new Error("No buffer space available"));
-          }
-          return Promise.resolve(data.length);
-        },
-      };
       await serveHello(
-        fakeSocket,
+        socket,
         (line) => lines.push(line),
         (line) => lines.push(`warn: ${line}`),
       );
@@ -335,14 +312,8 @@ Deno.test(
   "deno task udp-hello: server and client together",
   OWN_ONLY,
   async () => {
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "udp-hello"],
-      cwd: ROOT,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-    }).output();
-    const out = new TextDecoder().decode(stdout);
-    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const { code, stdout: out, stderr } = await runTask("udp-hello");
+    assert.equal(code, 0, stderr);
     const lines = out.trimEnd().split("\n");
     assert.match(
       lines[0],

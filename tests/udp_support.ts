@@ -191,3 +191,43 @@ export const HAS_IPV6: boolean = (() => {
     return false;
   }
 })();
+
+/** The sender of every datagram a {@linkcode scriptedSocket} receives. */
+export const SCRIPTED_SENDER: Deno.NetAddr = {
+  transport: "udp",
+  hostname: "127.0.0.1",
+  port: 9,
+};
+
+/**
+ * A stand-in for a server's UDP socket, to see a receive loop survive
+ * errors: `receive()` gives `events` in order (a string is a datagram from
+ * {@linkcode SCRIPTED_SENDER}, an Error a failed receive), then fails as a
+ * closed socket does, which ends the loop; `send()` records each answer in
+ * `sent` and fails the first time, with `firstSendError`.
+ */
+export function scriptedSocket(
+  events: (Error | string)[],
+  firstSendError: Error,
+): {
+  socket: Pick<Deno.DatagramConn, "receive" | "send">;
+  sent: string[];
+} {
+  const sent: string[] = [];
+  const socket = {
+    receive(): Promise<[Uint8Array<ArrayBuffer>, Deno.Addr]> {
+      const next = events.shift();
+      if (next === undefined) {
+        return Promise.reject(new Deno.errors.BadResource("closed"));
+      }
+      if (next instanceof Error) return Promise.reject(next);
+      return Promise.resolve([new TextEncoder().encode(next), SCRIPTED_SENDER]);
+    },
+    send(data: Uint8Array): Promise<number> {
+      sent.push(new TextDecoder().decode(data));
+      if (sent.length === 1) return Promise.reject(firstSendError);
+      return Promise.resolve(data.length);
+    },
+  };
+  return { socket, sent };
+}

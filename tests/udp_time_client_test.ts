@@ -13,7 +13,7 @@ import {
   type TimeClientDeps,
   type TimeClientOptions,
 } from "../udp/time_client.ts";
-import { ROOT, runScript, startScript, startServer } from "./support.ts";
+import { runScript, runTask, startScript, startServer } from "./support.ts";
 import {
   externalUdpTarget,
   FakeServer,
@@ -476,23 +476,15 @@ Deno.test(
   "deno task udp-time: server and client together",
   OWN_ONLY,
   async () => {
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "task",
-        "udp-time",
-        "--count",
-        "2",
-        "--min-delay",
-        "0.05",
-        "--max-delay",
-        "0.1",
-      ],
-      cwd: ROOT,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-    }).output();
-    const out = new TextDecoder().decode(stdout);
-    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const { code, stdout: out, stderr } = await runTask("udp-time", [
+      "--count",
+      "2",
+      "--min-delay",
+      "0.05",
+      "--max-delay",
+      "0.1",
+    ]);
+    assert.equal(code, 0, stderr);
     const lines = out.trimEnd().split("\n");
     assert.match(
       lines[0],

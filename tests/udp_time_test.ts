@@ -26,6 +26,7 @@ import {
   HAS_IPV6,
   hasControlChars,
   type Received,
+  scriptedSocket,
   TestSocket,
 } from "./udp_support.ts";
 
@@ -534,36 +535,16 @@ Deno.test("UDP time server, our own", OWN_ONLY, async (t) => {
   await t.step(
     "a receive or send error is printed and the loop goes on",
     async () => {
-      const sender: Deno.NetAddr = {
-        transport: "udp",
-        hostname: "127.0.0.1",
-        port: 9,
-      };
-      const events: (Error | string)[] = [
-        new Deno.errors.ConnectionReset("reset by peer"),
-        "SEND_DATE",
-        "SEND_TIME",
-      ];
-      const sent: string[] = [];
+      const { socket, sent } = scriptedSocket(
+        [
+          new Deno.errors.ConnectionReset("reset by peer"),
+          "SEND_DATE",
+          "SEND_TIME",
+        ],
+        new Error("Network is unreachable"),
+      );
       const lines: string[] = [];
-      const fakeSocket = {
-        receive(): Promise<[Uint8Array<ArrayBuffer>, Deno.Addr]> {
-          const next = events.shift();
-          if (next === undefined) {
-            return Promise.reject(new Deno.errors.BadResource("closed"));
-          }
-          if (next instanceof Error) return Promise.reject(next);
-          return Promise.resolve([encode(next), sender]);
-        },
-        send(data: Uint8Array): Promise<number> {
-          sent.push(new TextDecoder().decode(data));
-          if (sent.length === 1) {
-            return Promise.reject(new Error("Network is unreachable"));
-          }
-          return Promise.resolve(data.length);
-        },
-      };
-      await serveTime(fakeSocket, {
+      await serveTime(socket, {
         now: fixedTime("2020-05-06T07:08:09"),
         log: (line) => lines.push(line),
         warn: (line) => lines.push(`warn: ${line}`),
