@@ -25,7 +25,9 @@ import {
   type OutboxOwner,
   type SharedLine,
   SharedLog,
+  WRITES_PER_TURN,
 } from "../lib/outbox.ts";
+import { setImmediate } from "node:timers";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -370,6 +372,38 @@ Deno.test("Outbox: shared lines leave at the next turn, in order, from the log",
     "MSG x a\nMSG x b\n",
     "PRIVATE y p\nMSG x c\n",
   ]);
+});
+
+Deno.test("Outbox: a broadcast starts its writes a few per turn, oldest first", async () => {
+  const log = new SharedLog();
+  const line = log.append(encoder.encode("MSG x hi\n"));
+  const started: number[] = [];
+  const readers = 2 * WRITES_PER_TURN + 3;
+  const outboxes = Array.from({ length: readers }, (_, i) =>
+    new Outbox(
+      {
+        write(bytes: Uint8Array) {
+          started.push(i);
+          return Promise.resolve(bytes.length);
+        },
+      },
+      1024,
+      recordingOwner().owner,
+    ));
+  for (const outbox of outboxes) outbox.pushShared(line);
+  const turns: number[] = [];
+  while (started.length < readers && turns.length < readers) {
+    // The outboxes' flush was set first, so it runs before this one.
+    await new Promise((wake) => setImmediate(wake));
+    turns.push(started.length);
+  }
+  deepStrictEqual(turns, [
+    WRITES_PER_TURN,
+    2 * WRITES_PER_TURN,
+    readers,
+  ]);
+  deepStrictEqual(started, outboxes.map((_, i) => i), "in the order pushed");
+  await Promise.all(outboxes.map((outbox) => outbox.flushed()));
 });
 
 Deno.test("chat window: how server lines are shown", () => {
