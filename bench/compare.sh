@@ -31,12 +31,15 @@ ONLY=${ONLY:-chat idle calc udp}
 OUT=bench/results
 mkdir -p "$OUT"
 
-# Our servers, exactly as `deno task chat-server` etc. run them; the chat
-# servers may hold the 5000 idle clients (each server's default is 4096).
-OURS="cd $SRC && exec deno run --allow-net"
-OURS_CHAT="$OURS chat/server.ts --max-clients 20000 --host 127.0.0.1 --port 0"
-OURS_CALC="$OURS tcp/calc_server.ts --host 127.0.0.1 --port 0"
-OURS_TIME="$OURS --unstable-net udp/time_server.ts --host 127.0.0.1 --port 0"
+# Our servers, exactly as their deno.json tasks run them (`deno task
+# chat-server` and so on; not through `deno task` itself, whose process
+# would be the one measured); the chat servers may hold the 5000 idle
+# clients (each server's default is 4096).
+task() { node -p "require('$SRC/deno.json').tasks['$1']"; }
+OURS="cd $SRC && exec"
+OURS_CHAT="$OURS $(task chat-server) --max-clients 20000 --host 127.0.0.1 --port 0"
+OURS_CALC="$OURS $(task calc-server) --host 127.0.0.1 --port 0"
+OURS_TIME="$OURS $(task udp-time-server) --host 127.0.0.1 --port 0"
 NODE_CHAT="node $REFS/chat_server_node.mjs --max-clients 20000 --host 127.0.0.1 --port 0"
 PY_CHAT="python3 $REFS/chat_server.py --max-clients 20000 --host 127.0.0.1 --port 0"
 

@@ -3,7 +3,9 @@
  * line one of them says reaches all the others (CONTRACT 3.5).
  *
  * Run:   deno run --allow-net chat/server.ts [--port 5000] [--max-clients N]
- *        deno task chat-server
+ *        deno task chat-server   (the same, with V8 told to give memory back
+ *                                 soon after a crowd has logged in: see
+ *                                 "Performance" in README.md)
  * Try:   nc 127.0.0.1 5000, then type `LOGIN alice`, `SAY hello`, `WHO`, `QUIT`
  *        (or use the chat window: deno task chat-client)
  *
