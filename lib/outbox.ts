@@ -73,15 +73,15 @@ export interface OutboxOwner {
 /**
  * Most writes started in one turn of the event loop. A broadcast makes a
  * thousand outboxes ready at once, but starting a thousand writes together
- * is slower than starting them a few at a time: the runtime completes only
- * so many operations per turn (likely Tokio's cooperative budget of 128),
- * and in our measurements the writes left over could then wait up to 250 ms
- * behind the writes of later turns, so some readers got every message of a
- * busy room a quarter of a second late. With a few per turn, fan-out to
- * 1000 readers went from 0.7 to 1.2 million lines/s and its p99 latency
- * from 250 to 75 ms (README.md, "Performance").
+ * is slower than starting them a few dozen at a time: the runtime completes
+ * only so many operations per turn (likely Tokio's cooperative budget of
+ * 128), and in our measurements the writes left over then waited up to
+ * 250 ms behind the writes of later turns, so some readers got every message
+ * of a busy room a quarter of a second late. Fan-out to 1000 readers: all
+ * at once, 0.5x of the Node reference's rate and 3.7x its p99 latency; 16,
+ * 32, 64 or 100 per turn, at par with it (README.md, "Performance").
  */
-export const WRITES_PER_TURN = 16;
+export const WRITES_PER_TURN = 32;
 
 /** Bytes of one segment of a {@linkcode SharedLog}. */
 const SEGMENT_BYTES = 64 * 1024;
