@@ -32,7 +32,7 @@ import {
   writeLine,
 } from "../lib/lines.ts";
 import { connectTcp, formatAddr } from "../lib/net.ts";
-import { quote } from "./quote.ts";
+import { printable, quote } from "./quote.ts";
 
 /** The prompt before each expression (CONTRACT 3.4). */
 export const PROMPT = "Enter an expression (or 'q' to quit): ";
@@ -87,14 +87,14 @@ async function session(
   const answers = new LineReader(conn);
   const greeting = await exchange(conn, answers, name);
   if (greeting.startsWith("ERROR")) {
-    throw new FatalError(`The server refused the name: ${greeting}`);
+    throw new FatalError(`The server refused the name: ${printable(greeting)}`);
   }
-  console.log(greeting);
+  console.log(printable(greeting));
   while (true) {
     const line = await keyboard.ask(PROMPT) ?? "q";
     const text = trimWhitespace(line);
     if (text.toLowerCase() === "q") {
-      console.log(await exchange(conn, answers, "q")); // Session ended
+      console.log(printable(await exchange(conn, answers, "q"))); // Session ended
       return;
     }
     const problem = whyNotSent(text);
@@ -102,7 +102,8 @@ async function session(
       console.log(`Not sent: ${problem}`);
       continue;
     }
-    console.log(await exchange(conn, answers, text));
+    // The server's answer as it is, unless it would act on the terminal.
+    console.log(printable(await exchange(conn, answers, text)));
   }
 }
 

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { NAME_PROMPT, PROMPT } from "../tcp/calc_client.ts";
+import { LineReader, writeLine } from "../lib/lines.ts";
 import { type CalcServer, startCalcServer } from "../tcp/calc_server.ts";
 import { freePort, runScript, startScript } from "./support.ts";
 import { LogCollector } from "./tcp_support.ts";
@@ -140,6 +141,41 @@ Deno.test("calc client", async (t) => {
       await log.waitFor("Ada: Session ended");
       const requests = log.lines.filter((line) => line.startsWith("Ada: "));
       assert.deepEqual(requests, [`Ada: "3--4" -> 7`, "Ada: Session ended"]);
+    },
+  );
+
+  await t.step(
+    "a server's control characters are shown escaped, never acted on",
+    async () => {
+      // A hostile server: it answers with a screen clear and a
+      // right-to-left override instead of plain text.
+      using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const served = (async () => {
+        using conn = await listener.accept();
+        const lines = new LineReader(conn);
+        await lines.readLine(); // the name
+        await writeLine(conn, "Hello \x1b[2JAda");
+        await lines.readLine(); // 1 + 1
+        await writeLine(conn, "2\u202e1");
+        await lines.readLine(); // q
+        await writeLine(conn, "Session ended\x07");
+      })();
+      const result = await runScript(CLIENT, [
+        "--port",
+        String(listener.addr.port),
+        "--name",
+        "Ada",
+      ], { stdin: "1 + 1\nq\n" });
+      await served;
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(result.stdout.split("\n"), [
+        "Hello \\u001b[2JAda",
+        `${PROMPT}1 + 1`,
+        "2\\u202e1",
+        `${PROMPT}q`,
+        "Session ended\\u0007",
+        "",
+      ]);
     },
   );
 
