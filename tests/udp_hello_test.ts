@@ -21,6 +21,7 @@ import {
   hasControlChars,
   scriptedSocket,
   TestSocket,
+  withUdpTarget,
 } from "./udp_support.ts";
 
 const SERVER = "udp/hello_server.ts";
@@ -39,19 +40,9 @@ if (EXTERNAL) {
 const encode = (text: string) => new TextEncoder().encode(text);
 
 /** Run `check` against the external server, or a fresh one of ours. */
-async function withTarget(
+const withTarget = (
   check: (target: Deno.NetAddr, log: string[]) => Promise<void>,
-): Promise<void> {
-  if (EXTERNAL) return await check(EXTERNAL, []);
-  const log: string[] = [];
-  await using server = startHelloServer({
-    hostname: "127.0.0.1",
-    port: 0,
-    log: (line) => log.push(line),
-    warn: (line) => log.push(`warn: ${line}`),
-  });
-  await check(server.addr, log);
-}
+) => withUdpTarget(EXTERNAL, startHelloServer, check);
 
 Deno.test("UDP hello server protocol", async (t) => {
   await t.step("answers the joke with Ok, from its own address", async () => {

@@ -174,6 +174,37 @@ export async function externalUdpTarget(
   return await lookupServer(target.hostname, target.port);
 }
 
+/** What our UDP servers' start functions take (among other options). */
+export interface UdpServerOptions {
+  hostname: string;
+  port: number;
+  log: (line: string) => void;
+  warn: (line: string) => void;
+}
+
+/**
+ * Run `check` against `external` (the server a `UDP_*_ADDR` names), or,
+ * when there is none, against a fresh server from `start` on 127.0.0.1,
+ * whose log lines and warnings (as `warn: ...`) it collects.
+ */
+export async function withUdpTarget(
+  external: Deno.NetAddr | undefined,
+  start: (
+    options: UdpServerOptions,
+  ) => AsyncDisposable & { readonly addr: Deno.NetAddr },
+  check: (target: Deno.NetAddr, log: string[]) => Promise<void>,
+): Promise<void> {
+  if (external) return await check(external, []);
+  const log: string[] = [];
+  await using server = start({
+    hostname: "127.0.0.1",
+    port: 0,
+    log: (line) => log.push(line),
+    warn: (line) => log.push(`warn: ${line}`),
+  });
+  await check(server.addr, log);
+}
+
 /** Whether `text` holds a character that could act on a terminal. */
 export function hasControlChars(text: string): boolean {
   return /[\p{Cc}\p{Cf}]/u.test(text);

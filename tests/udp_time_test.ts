@@ -28,6 +28,7 @@ import {
   type Received,
   scriptedSocket,
   TestSocket,
+  withUdpTarget,
 } from "./udp_support.ts";
 
 const SCRIPT = "udp/time_server.ts";
@@ -135,19 +136,9 @@ async function assertClockAnswer(
 }
 
 /** Run `check` against the external server, or a fresh one of ours. */
-async function withTarget(
+const withTarget = (
   check: (target: Deno.NetAddr, log: string[]) => Promise<void>,
-): Promise<void> {
-  if (EXTERNAL) return await check(EXTERNAL, []);
-  const log: string[] = [];
-  await using server = startTimeServer({
-    hostname: "127.0.0.1",
-    port: 0,
-    log: (line) => log.push(line),
-    warn: (line) => log.push(`warn: ${line}`),
-  });
-  await check(server.addr, log);
-}
+) => withUdpTarget(EXTERNAL, startTimeServer, check);
 
 Deno.test("answerRequest()", async (t) => {
   const now = fixedTime("2024-02-29T07:08:09.999");
