@@ -15,7 +15,9 @@
  * the runtime's work around the system call), so fewer, bigger writes are
  * what makes a busy room fast. One writer per connection then drains the
  * queue, writing everything queued as one buffer; what is queued while a
- * write is in flight waits for the next turn's batch.
+ * write is in flight waits for the next turn's batch. A turn starts at most
+ * {@linkcode WRITES_PER_TURN} writes, those of the outboxes that have waited
+ * longest: a thousand started at once would leave some readers far behind.
  * A reader that lets more than `maxBytes` pile up is reported to the owner,
  * who drops it; the others never notice.
  *
