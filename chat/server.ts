@@ -25,8 +25,9 @@
 
 import { batchedStdout } from "../lib/batched_log.ts";
 import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
-import { isConnectionLost, MAX_LINE_BYTES } from "../lib/lines.ts";
+import { MAX_LINE_BYTES } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
+import { serveConnections } from "../lib/tcp_server.ts";
 import { Room } from "./room.ts";
 import { Session, type SessionContext } from "./session.ts";
 
@@ -37,8 +38,6 @@ export const DEFAULT_MAX_QUEUE_BYTES = 1 << 20;
 
 /** Time clients get to read `ERROR server shutting down` before we close. */
 const SHUTDOWN_LINGER_MS = 1000;
-/** Pause after a failed accept (e.g. out of file descriptors) before retrying. */
-const ACCEPT_RETRY_MS = 100;
 
 const COMMAND = {
   name: "chat-server",
@@ -108,64 +107,48 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
   const listener = listenTcp(options.hostname, options.port);
   const log = options.log ?? console.log;
   const maxClients = options.maxClients ?? DEFAULT_MAX_CLIENTS;
-  const sessions = new Set<Session>(); // every open connection
+  const sessions = new Map<Deno.TcpConn, Session>(); // every open connection
   const refused = new Set<Session>(); // told "server full", not yet closed
-  const allEnded = Promise.withResolvers<void>();
-  let stopping = false;
   const context: SessionContext = {
     room: new Room<Session>(),
     log,
     maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE_BYTES,
     maxLine: options.maxLine ?? MAX_LINE_BYTES,
     loginTimeoutMs: (options.loginTimeout ?? DEFAULT_LOGIN_TIMEOUT_S) * 1000,
-    ended(session) {
-      sessions.delete(session);
-      refused.delete(session);
-      if (stopping && sessions.size === 0) allEnded.resolve();
-    },
   };
 
-  async function acceptLoop(): Promise<void> {
-    while (!stopping) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (stopping || error instanceof Deno.errors.BadResource) return;
-        if (isConnectionLost(error)) continue; // it left before we took it
-        log(`Cannot accept a connection: ${(error as Error).message}`);
-        await new Promise((wake) => setTimeout(wake, ACCEPT_RETRY_MS));
-        continue;
-      }
-      conn.setNoDelay(true); // each line leaves at once, not after the next
-      const session = new Session(conn, context);
-      if (sessions.size - refused.size >= maxClients) {
-        log(`${session.addr} refused: server full`);
-        refused.add(session);
-        session.end("ERROR server full");
-      }
-      sessions.add(session);
-      session.run(); // catches its own I/O errors; a bug still crashes
+  /** One client, from connect to close (its own I/O errors are caught). */
+  async function serve(conn: Deno.TcpConn): Promise<void> {
+    conn.setNoDelay(true); // each line leaves at once, not after the next
+    const session = new Session(conn, context);
+    if (sessions.size - refused.size >= maxClients) {
+      log(`${session.addr} refused: server full`);
+      refused.add(session);
+      session.end("ERROR server full");
+    }
+    sessions.set(conn, session);
+    try {
+      await session.run();
+    } finally {
+      sessions.delete(conn);
+      refused.delete(session);
     }
   }
 
-  const accepting = acceptLoop();
-  async function close(): Promise<void> {
-    stopping = true;
-    listener.close();
-    await accepting;
-    if (sessions.size === 0) allEnded.resolve();
-    for (const session of sessions) {
-      session.end("ERROR server shutting down", SHUTDOWN_LINGER_MS);
-    }
-    await allEnded.promise;
-  }
-
+  // Each connection gets its own task, and the loop goes straight back to
+  // accept the next client (lib/tcp_server.ts). Stopping, each client is
+  // told why and given a moment to read it before its connection closes.
+  const server = serveConnections(listener, serve, {
+    onAcceptError: (error) =>
+      log(`Cannot accept a connection: ${error.message}`),
+    endConnection: (conn) =>
+      sessions.get(conn)?.end("ERROR server shutting down", SHUTDOWN_LINGER_MS),
+  });
   let closed: Promise<void> | undefined;
   return {
-    addr: listener.addr,
-    close: () => (closed ??= close()),
-    [Symbol.asyncDispose]: () => (closed ??= close()),
+    addr: server.addr,
+    close: () => (closed ??= server.close()),
+    [Symbol.asyncDispose]: () => (closed ??= server.close()),
   };
 }
 

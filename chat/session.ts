@@ -56,8 +56,6 @@ export interface SessionContext {
   maxLine: number;
   /** Time to send a good LOGIN, in ms (0: no limit). */
   loginTimeoutMs: number;
-  /** Called once when a session has ended and its socket is closed. */
-  ended(session: Session): void;
 }
 
 /**
@@ -132,7 +130,6 @@ export class Session implements Member, OutboxOwner {
       this.#leave();
       this.#close();
       log(`${this.addr} disconnected`);
-      this.#context.ended(this);
     }
   }
 

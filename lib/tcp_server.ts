@@ -1,11 +1,12 @@
 /**
  * The accept loop of a TCP server that gives each client its own task:
  * accept, start the task, go straight back to accept the next client. Also
- * what stopping needs: close the listener, close every open connection (their
- * pending reads fail, so their tasks end), and wait for every task.
+ * what stopping needs: close the listener, end every open connection (by
+ * default close it: its pending read fails, so its task ends), and wait for
+ * every task.
  *
- * The knock-knock and calculator servers share it; the chat server has its
- * own loop because it also refuses clients past `--max-clients`.
+ * The knock-knock, calculator and chat servers share it; the chat server
+ * ends its connections with a last line instead (`endConnection`).
  *
  * @example
  * ```ts
@@ -20,8 +21,24 @@
  * @module
  */
 
+import { isConnectionLost } from "./lines.ts";
+
 /** Pause after a failed accept (e.g. out of file descriptors) before retrying. */
 const ACCEPT_RETRY_MS = 100;
+
+/** How {@linkcode serveConnections} reports trouble and stops. */
+export interface ServeOptions {
+  /**
+   * An `accept` failed for another reason than the client leaving first
+   * (e.g. no file descriptors left); the loop waits a moment and goes on.
+   */
+  onAcceptError?: (error: Error) => void;
+  /**
+   * How `close()` ends a connection that is still open; its task must then
+   * finish. Default: close it (its pending read fails).
+   */
+  endConnection?: (conn: Deno.TcpConn) => void;
+}
 
 /** A running TCP server. */
 export interface TcpServer extends AsyncDisposable {
@@ -35,8 +52,8 @@ export interface TcpServer extends AsyncDisposable {
  * Accept connections on `listener` until {@linkcode TcpServer.close}, running
  * `handle(conn)` for each at the same time. `handle` catches the errors of
  * its own connection; `conn` is closed for it when it returns. An error from
- * `accept` itself (a client that left at once, no file descriptors left) is
- * passed to `onAcceptError` and the loop goes on.
+ * `accept` itself never stops the loop: a client that left before it was
+ * taken is skipped, anything else goes to `options.onAcceptError`.
  *
  * @example
  * ```ts
@@ -49,8 +66,9 @@ export interface TcpServer extends AsyncDisposable {
 export function serveConnections(
   listener: Deno.TcpListener,
   handle: (conn: Deno.TcpConn) => Promise<void>,
-  onAcceptError: (error: Error) => void = () => {},
+  options: ServeOptions = {},
 ): TcpServer {
+  const { onAcceptError = () => {}, endConnection = closeQuietly } = options;
   const connections = new Set<Deno.TcpConn>();
   const tasks = new Set<Promise<void>>();
   let stopping = false;
@@ -62,6 +80,7 @@ export function serveConnections(
         conn = await listener.accept();
       } catch (error) {
         if (stopping || error instanceof Deno.errors.BadResource) return;
+        if (isConnectionLost(error)) continue; // it left before we took it
         onAcceptError(error as Error);
         await new Promise((wake) => setTimeout(wake, ACCEPT_RETRY_MS));
         continue;
@@ -80,7 +99,7 @@ export function serveConnections(
   async function close(): Promise<void> {
     stopping = true;
     closeQuietly(listener);
-    for (const conn of connections) closeQuietly(conn); // pending reads fail
+    for (const conn of connections) endConnection(conn);
     await accepting;
     await Promise.all(tasks);
   }

@@ -80,7 +80,10 @@ export function startCalcServer(options: CalcServerOptions): CalcServer {
   return serveConnections(
     listener,
     (conn) => runSession(conn, log),
-    (error) => log(`Cannot accept a connection: ${error.message}`),
+    {
+      onAcceptError: (error) =>
+        log(`Cannot accept a connection: ${error.message}`),
+    },
   );
 }
 

@@ -74,7 +74,10 @@ export function startKnockServer(options: KnockServerOptions): KnockServer {
   return serveConnections(
     listener,
     (conn) => answerKnock(conn, log),
-    (error) => log(`Cannot accept a connection: ${error.message}`),
+    {
+      onAcceptError: (error) =>
+        log(`Cannot accept a connection: ${error.message}`),
+    },
   );
 }
 
