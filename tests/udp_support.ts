@@ -7,8 +7,9 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { lookupServer } from "../udp/datagram.ts";
-import { externalTarget } from "./support.ts";
+import { externalTarget, startScript } from "./support.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -203,6 +204,27 @@ export async function withUdpTarget(
     warn: (line) => log.push(`warn: ${line}`),
   });
   await check(server.addr, log);
+}
+
+/**
+ * Start the UDP server `script` on a port another socket holds: it must say
+ * so in one sentence on stderr and exit 1.
+ */
+export async function checkPortInUse(script: string): Promise<void> {
+  await using taken = new TestSocket();
+  await using server = startScript(script, [
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(taken.addr.port),
+  ]);
+  const result = await server.finish();
+  assert.equal(result.code, 1);
+  assert.equal(result.stdout, "");
+  assert.match(
+    result.stderr,
+    /^Cannot listen on 127\.0\.0\.1:\d+\/udp: the port is already in use[^\n]*\n$/,
+  );
 }
 
 /** Whether `text` holds a character that could act on a terminal. */
