@@ -1,7 +1,11 @@
 /**
  * Turns the results of bench/compare.sh (compare.mjs JSON files in one
  * folder) into the README's Performance table: per target, our median
- * beside the references' medians, the ratio, and whether the target is met.
+ * beside the references' medians, the ratio, whether the target is met, and
+ * in how many rounds ours did better than the reference. That last column is
+ * there because the machine drifts: compare.mjs runs the servers one after
+ * the other within a round, so each round is a fair pair even when the
+ * medians of a noisy row move by a tenth from one run to the next.
  *
  * Run: deno run --allow-read bench/compare_table.ts bench/results
  *
@@ -16,6 +20,8 @@ interface Row {
   label: string;
   /** The figure compared, its unit, and the reference it is compared with. */
   metric: string;
+  /** Whether a smaller figure is the better one (a latency, memory). */
+  lowerIsBetter?: boolean;
   unit: string;
   reference: string;
   target: string;
@@ -62,6 +68,7 @@ const ROWS: Row[] = [
     group: "chat",
     label: "paced",
     metric: "p99_ms",
+    lowerIsBetter: true,
     unit: "ms p99",
     reference: "node",
     target: "p99 <= 1.2x node",
@@ -82,6 +89,7 @@ const ROWS: Row[] = [
     group: "idle",
     label: "idle5000",
     metric: "kib_per_client_held",
+    lowerIsBetter: true,
     unit: "KiB/client",
     reference: "node",
     target: "<= 10 KiB per client",
@@ -146,17 +154,39 @@ function fmt(x: number | null | undefined): string {
 /** The Markdown table for the results in `dir`. */
 export function table(dir: string): string {
   const lines = [
-    "| workload | figure | ours | node ref | py ref | ours / ref | target | met? |",
-    "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
+    "| workload | figure | ours | node ref | py ref | ours / ref | target | met? | rounds ours better |",
+    "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: |",
   ];
   for (const row of ROWS) {
     const bySrv = load(dir, row.group)?.results[row.label];
     const m = (server: string): Medians =>
       (row.firstRound ? bySrv?.[server]?.runs[0] : bySrv?.[server]?.median) ??
         {};
-    lines.push(`| ${cells(row, m).join(" | ")} |`);
+    const better = row.firstRound ? "-" : roundsBetter(row, bySrv);
+    lines.push(`| ${[...cells(row, m), better].join(" | ")} |`);
   }
   return lines.join("\n");
+}
+
+/**
+ * "k of n": the rounds in which our figure beat the reference's, each
+ * round's pair measured minutes apart at most.
+ */
+export function roundsBetter(
+  row: Pick<Row, "metric" | "reference" | "lowerIsBetter">,
+  bySrv: Record<string, { runs: Medians[] }> | undefined,
+): string {
+  const ours = bySrv?.ours?.runs ?? [],
+    ref = bySrv?.[row.reference]?.runs ?? [];
+  const n = Math.min(ours.length, ref.length);
+  if (n === 0) return "-";
+  let better = 0;
+  for (let i = 0; i < n; i++) {
+    const a = ours[i][row.metric], b = ref[i][row.metric];
+    if (a == null || b == null) continue;
+    if (row.lowerIsBetter ? a < b : a > b) better++;
+  }
+  return `${better} of ${n}`;
 }
 
 /** One row's cells, from the medians of each server. */

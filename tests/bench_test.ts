@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { ROOT, runScript } from "./support.ts";
 import { WORKLOADS } from "../bench/workloads.ts";
+import { roundsBetter } from "../bench/compare_table.ts";
 
 /** What bench/main.ts --json says about one run. */
 interface Run {
@@ -172,4 +173,26 @@ Deno.test("deno task bench --quick fails a calculator that answers wrongly", asy
   } finally {
     await Deno.remove(file);
   }
+});
+
+Deno.test("the README table counts, round by round, where ours beat the reference", () => {
+  const runs = (...xs: number[]) => xs.map((x) => ({ rate: x, p99: x }));
+  const bySrv = {
+    ours: { runs: runs(10, 20, 30) },
+    node: { runs: runs(15, 15, 30) },
+  };
+  // Higher is better: round 2 only (a tie is not better).
+  assert.equal(
+    roundsBetter({ metric: "rate", reference: "node" }, bySrv),
+    "1 of 3",
+  );
+  // Lower is better: round 1 only.
+  assert.equal(
+    roundsBetter(
+      { metric: "p99", reference: "node", lowerIsBetter: true },
+      bySrv,
+    ),
+    "1 of 3",
+  );
+  assert.equal(roundsBetter({ metric: "rate", reference: "py" }, bySrv), "-");
 });
