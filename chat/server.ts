@@ -138,18 +138,12 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
   // Each connection gets its own task, and the loop goes straight back to
   // accept the next client (lib/tcp_server.ts). Stopping, each client is
   // told why and given a moment to read it before its connection closes.
-  const server = serveConnections(listener, serve, {
+  return serveConnections(listener, serve, {
     onAcceptError: (error) =>
       log(`Cannot accept a connection: ${error.message}`),
     endConnection: (conn) =>
       sessions.get(conn)?.end("ERROR server shutting down", SHUTDOWN_LINGER_MS),
   });
-  let closed: Promise<void> | undefined;
-  return {
-    addr: server.addr,
-    close: () => (closed ??= server.close()),
-    [Symbol.asyncDispose]: () => (closed ??= server.close()),
-  };
 }
 
 async function main(): Promise<void> {
