@@ -56,9 +56,12 @@ compare() { # compare GROUP ROUNDS compare.mjs-flags...
 
 for group in $ONLY; do
   case $group in
-  chat)
+  chat) # node-b, a second copy of the Node reference, is the control: how far
+    # apart one server lands from itself in the same run (the noise floor the
+    # README's "same server twice" column shows beside each chat row).
     compare chat "$ROUNDS" \
       --server "node=$NODE_CHAT" --server "ours=$OURS_CHAT" --server "py=$PY_CHAT" \
+      --server "node-b=$NODE_CHAT" \
       --workload 'fanout100=loadgen.mjs --clients 100 --senders 10 --messages 500 --size 100 --rate 0' \
       --workload 'fanout1000=loadgen.mjs --clients 1000 --senders 1 --messages 200 --size 100 --rate 0' \
       --workload 'paced=loadgen.mjs --clients 100 --senders 10 --messages 200 --size 100 --rate 20' \

@@ -5,7 +5,11 @@
  * in how many rounds ours did better than the reference. That last column is
  * there because the machine drifts: compare.mjs runs the servers one after
  * the other within a round, so each round is a fair pair even when the
- * medians of a noisy row move by a tenth from one run to the next.
+ * medians of a noisy row move by a tenth from one run to the next. Where
+ * compare.sh ran a second copy of the Node reference (`node-b`, the chat
+ * rows), the last column gives its median over the first copy's: what the
+ * same server scores against itself in the same run, the resolution of that
+ * row.
  *
  * Run: deno run --allow-read bench/compare_table.ts bench/results
  *
@@ -154,8 +158,8 @@ function fmt(x: number | null | undefined): string {
 /** The Markdown table for the results in `dir`. */
 export function table(dir: string): string {
   const lines = [
-    "| workload | figure | ours | node ref | py ref | ours / ref | target | met? | rounds ours better |",
-    "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: |",
+    "| workload | figure | ours | node ref | py ref | ours / ref | target | met? | rounds ours better | same server twice |",
+    "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |",
   ];
   for (const row of ROWS) {
     const bySrv = load(dir, row.group)?.results[row.label];
@@ -163,7 +167,8 @@ export function table(dir: string): string {
       (row.firstRound ? bySrv?.[server]?.runs[0] : bySrv?.[server]?.median) ??
         {};
     const better = row.firstRound ? "-" : roundsBetter(row, bySrv);
-    lines.push(`| ${[...cells(row, m), better].join(" | ")} |`);
+    const control = sameServerTwice(row.metric, m);
+    lines.push(`| ${[...cells(row, m), better, control].join(" | ")} |`);
   }
   return lines.join("\n");
 }
@@ -187,6 +192,21 @@ export function roundsBetter(
     if (row.lowerIsBetter ? a < b : a > b) better++;
   }
   return `${better} of ${n}`;
+}
+
+/**
+ * The control: the median of `node-b`, a second copy of the Node reference
+ * started beside the first, over the first copy's ("1.08x node"), or "-"
+ * where no second copy ran. A ratio of ours within this far of 1.0 is within
+ * what the run can tell apart.
+ */
+export function sameServerTwice(
+  metric: string,
+  m: (server: string) => Medians,
+): string {
+  const twin = m("node-b")[metric], node = m("node")[metric];
+  if (twin == null || node == null) return "-";
+  return `${fmt(twin / node)}x node`;
 }
 
 /** One row's cells, from the medians of each server. */

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { ROOT, runScript } from "./support.ts";
 import { WORKLOADS } from "../bench/workloads.ts";
-import { roundsBetter } from "../bench/compare_table.ts";
+import { roundsBetter, sameServerTwice } from "../bench/compare_table.ts";
 
 /** What bench/main.ts --json says about one run. */
 interface Run {
@@ -195,4 +195,19 @@ Deno.test("the README table counts, round by round, where ours beat the referenc
     "1 of 3",
   );
   assert.equal(roundsBetter({ metric: "rate", reference: "py" }, bySrv), "-");
+});
+
+Deno.test("the README table shows the second Node copy against the first, where one ran", () => {
+  const medians: Record<string, Record<string, number>> = {
+    node: { rate: 200 },
+    "node-b": { rate: 180 },
+    ours: { rate: 190 },
+  };
+  assert.equal(
+    sameServerTwice("rate", (server) => medians[server] ?? {}),
+    "0.9x node",
+  );
+  // No second copy (the calculator and UDP groups): nothing to show.
+  delete medians["node-b"];
+  assert.equal(sameServerTwice("rate", (server) => medians[server] ?? {}), "-");
 });
