@@ -5,7 +5,7 @@
 # workload against them in turn, A B C A B C ..., and reports medians and each
 # server's ratio to the first, which is the reference).
 #
-# Run from anywhere:  bash bench/compare.sh            (about 20 minutes)
+# Run from anywhere:  bash bench/compare.sh            (about 30 minutes)
 #                     ROUNDS=2 bash bench/compare.sh   (fewer rounds)
 #                     ONLY=calc bash bench/compare.sh  (one group: chat, idle, calc, udp)
 #                     SRC=. bash bench/compare.sh      (our servers as they are in this folder)
