@@ -2,7 +2,7 @@
  * Turns the results of bench/compare.sh (compare.mjs JSON files in one
  * folder) into the README's Performance table: per target, our median
  * beside the references' medians, the ratio, whether the target is met, and
- * in how many rounds ours did better than the reference. That last column is
+ * in how many rounds ours did better than the reference. That column is
  * there because the machine drifts: compare.mjs runs the servers one after
  * the other within a round, so each round is a fair pair even when the
  * medians of a noisy row move by a tenth from one run to the next. Where
