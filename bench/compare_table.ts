@@ -204,9 +204,8 @@ export function sameServerTwice(
   metric: string,
   m: (server: string) => Medians,
 ): string {
-  const twin = m("node-b")[metric], node = m("node")[metric];
-  if (twin == null || node == null) return "-";
-  return `${fmt(twin / node)}x node`;
+  const twice = ratio(m("node-b"), m("node"), metric); // NaN without node-b
+  return Number.isFinite(twice) ? `${fmt(twice)}x node` : "-";
 }
 
 /** One row's cells, from the medians of each server. */
