@@ -9,7 +9,9 @@
  * compare.sh ran a second copy of the Node reference (`node-b`, the chat
  * rows), the last column gives its median over the first copy's: what the
  * same server scores against itself in the same run, the resolution of that
- * row.
+ * row. The "paired" column uses the same pairs: the geometric mean of the
+ * per-round ratios, with the range the true ratio lies in at about 95%
+ * confidence, which a ratio of medians cannot give.
  *
  * Run: deno run --allow-read bench/compare_table.ts bench/results
  *
@@ -158,8 +160,8 @@ function fmt(x: number | null | undefined): string {
 /** The Markdown table for the results in `dir`. */
 export function table(dir: string): string {
   const lines = [
-    "| workload | figure | ours | node ref | py ref | ours / ref | target | met? | rounds ours better | same server twice |",
-    "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |",
+    "| workload | figure | ours | node ref | py ref | ours / ref | target | met? | rounds ours better | paired, round by round (95% range) | same server twice |",
+    "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |",
   ];
   for (const row of ROWS) {
     const bySrv = load(dir, row.group)?.results[row.label];
@@ -167,8 +169,11 @@ export function table(dir: string): string {
       (row.firstRound ? bySrv?.[server]?.runs[0] : bySrv?.[server]?.median) ??
         {};
     const better = row.firstRound ? "-" : roundsBetter(row, bySrv);
+    const paired = row.firstRound ? "-" : pairedRatio(row, bySrv);
     const control = sameServerTwice(row.metric, m);
-    lines.push(`| ${[...cells(row, m), better, control].join(" | ")} |`);
+    lines.push(
+      `| ${[...cells(row, m), better, paired, control].join(" | ")} |`,
+    );
   }
   return lines.join("\n");
 }
@@ -192,6 +197,37 @@ export function roundsBetter(
     if (row.lowerIsBetter ? a < b : a > b) better++;
   }
   return `${better} of ${n}`;
+}
+
+/**
+ * Ours over the reference round by round: the geometric mean of the
+ * per-round ratios and, from their spread, the range that holds the true
+ * ratio at about 95% confidence (mean of the logarithms plus or minus two
+ * standard errors), as "0.93x (0.88-0.99)". Each round's pair ran minutes
+ * apart at most, so a machine that drifts through the run moves both
+ * figures of a pair together and the ratio little. "-" with fewer than two
+ * rounds.
+ */
+export function pairedRatio(
+  row: Pick<Row, "metric" | "reference">,
+  bySrv: Record<string, { runs: Medians[] }> | undefined,
+): string {
+  const ours = bySrv?.ours?.runs ?? [],
+    ref = bySrv?.[row.reference]?.runs ?? [];
+  const logs: number[] = [];
+  for (let i = 0; i < Math.min(ours.length, ref.length); i++) {
+    const log = Math.log(
+      (ours[i][row.metric] ?? NaN) / (ref[i][row.metric] ?? NaN),
+    );
+    if (Number.isFinite(log)) logs.push(log);
+  }
+  const n = logs.length;
+  if (n < 2) return "-";
+  const mean = logs.reduce((sum, x) => sum + x, 0) / n;
+  const variance = logs.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (n - 1);
+  const margin = 2 * Math.sqrt(variance / n);
+  const x = (log: number) => fmt(Math.exp(log));
+  return `${x(mean)}x (${x(mean - margin)}-${x(mean + margin)})`;
 }
 
 /**

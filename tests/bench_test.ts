@@ -12,7 +12,11 @@
 import assert from "node:assert/strict";
 import { ROOT, runScript } from "./support.ts";
 import { WORKLOADS } from "../bench/workloads.ts";
-import { roundsBetter, sameServerTwice } from "../bench/compare_table.ts";
+import {
+  pairedRatio,
+  roundsBetter,
+  sameServerTwice,
+} from "../bench/compare_table.ts";
 
 /** What bench/main.ts --json says about one run. */
 interface Run {
@@ -195,6 +199,35 @@ Deno.test("the README table counts, round by round, where ours beat the referenc
     "1 of 3",
   );
   assert.equal(roundsBetter({ metric: "rate", reference: "py" }, bySrv), "-");
+});
+
+Deno.test("the README table pairs ours with the reference round by round", () => {
+  const runs = (...xs: number[]) => xs.map((x) => ({ rate: x }));
+  // Ratios 0.5 and 2: their geometric mean is 1, where the medians (2.5
+  // over 2) and the mean of the ratios (1.25) would both say 1.25.
+  assert.equal(
+    pairedRatio({ metric: "rate", reference: "node" }, {
+      ours: { runs: runs(1, 4) },
+      node: { runs: runs(2, 2) },
+    }),
+    "1x (0.25-4)",
+  );
+  // The same ratio every round: no spread, a range of one point.
+  assert.equal(
+    pairedRatio({ metric: "rate", reference: "node" }, {
+      ours: { runs: runs(9, 18, 27) },
+      node: { runs: runs(10, 20, 30) },
+    }),
+    "0.9x (0.9-0.9)",
+  );
+  // A round without a figure is left out; one round left is not enough.
+  assert.equal(
+    pairedRatio({ metric: "rate", reference: "node" }, {
+      ours: { runs: [{ rate: 9 }, {}] },
+      node: { runs: runs(10, 20) },
+    }),
+    "-",
+  );
 });
 
 Deno.test("the README table shows the second Node copy against the first, where one ran", () => {
