@@ -226,8 +226,9 @@ export function pairedRatio(
   const mean = logs.reduce((sum, x) => sum + x, 0) / n;
   const variance = logs.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (n - 1);
   const margin = 2 * Math.sqrt(variance / n);
-  const x = (log: number) => fmt(Math.exp(log));
-  return `${x(mean)}x (${x(mean - margin)}-${x(mean + margin)})`;
+  const asRatio = (log: number) => fmt(Math.exp(log));
+  const [low, high] = [asRatio(mean - margin), asRatio(mean + margin)];
+  return `${asRatio(mean)}x (${low}-${high})`;
 }
 
 /**
