@@ -178,25 +178,37 @@ export function table(dir: string): string {
   return lines.join("\n");
 }
 
+/** compare.mjs's results for one workload: each server's rounds. */
+type ByServer = Record<string, { runs: Medians[] }> | undefined;
+
+/**
+ * Our figure and the reference's, round by round, for the rounds both ran
+ * (a figure is missing where a run failed).
+ */
+function roundPairs(
+  row: Pick<Row, "metric" | "reference">,
+  bySrv: ByServer,
+): [ours: number | null | undefined, ref: number | null | undefined][] {
+  const ours = bySrv?.ours?.runs ?? [],
+    ref = bySrv?.[row.reference]?.runs ?? [];
+  return ours.slice(0, ref.length)
+    .map((run, i) => [run[row.metric], ref[i][row.metric]]);
+}
+
 /**
  * "k of n": the rounds in which our figure beat the reference's, each
  * round's pair measured minutes apart at most.
  */
 export function roundsBetter(
   row: Pick<Row, "metric" | "reference" | "lowerIsBetter">,
-  bySrv: Record<string, { runs: Medians[] }> | undefined,
+  bySrv: ByServer,
 ): string {
-  const ours = bySrv?.ours?.runs ?? [],
-    ref = bySrv?.[row.reference]?.runs ?? [];
-  const n = Math.min(ours.length, ref.length);
-  if (n === 0) return "-";
-  let better = 0;
-  for (let i = 0; i < n; i++) {
-    const a = ours[i][row.metric], b = ref[i][row.metric];
-    if (a == null || b == null) continue;
-    if (row.lowerIsBetter ? a < b : a > b) better++;
-  }
-  return `${better} of ${n}`;
+  const pairs = roundPairs(row, bySrv);
+  if (pairs.length === 0) return "-";
+  const better = pairs.filter(([a, b]) =>
+    a != null && b != null && (row.lowerIsBetter ? a < b : a > b)
+  );
+  return `${better.length} of ${pairs.length}`;
 }
 
 /**
@@ -210,17 +222,11 @@ export function roundsBetter(
  */
 export function pairedRatio(
   row: Pick<Row, "metric" | "reference">,
-  bySrv: Record<string, { runs: Medians[] }> | undefined,
+  bySrv: ByServer,
 ): string {
-  const ours = bySrv?.ours?.runs ?? [],
-    ref = bySrv?.[row.reference]?.runs ?? [];
-  const logs: number[] = [];
-  for (let i = 0; i < Math.min(ours.length, ref.length); i++) {
-    const log = Math.log(
-      (ours[i][row.metric] ?? NaN) / (ref[i][row.metric] ?? NaN),
-    );
-    if (Number.isFinite(log)) logs.push(log);
-  }
+  const logs = roundPairs(row, bySrv)
+    .map(([a, b]) => Math.log((a ?? NaN) / (b ?? NaN)))
+    .filter(Number.isFinite);
   const n = logs.length;
   if (n < 2) return "-";
   const mean = logs.reduce((sum, x) => sum + x, 0) / n;
