@@ -203,14 +203,25 @@ Deno.test("the README table counts, round by round, where ours beat the referenc
 
 Deno.test("the README table pairs ours with the reference round by round", () => {
   const runs = (...xs: number[]) => xs.map((x) => ({ rate: x }));
-  // Ratios 0.5 and 2: their geometric mean is 1, where the medians (2.5
-  // over 2) and the mean of the ratios (1.25) would both say 1.25.
+  // Ratios 0.5, 1 and 2: their geometric mean is 1, where the medians (2
+  // over 2) agree but the mean of the ratios (1.17) would not. The range is
+  // Student's t (4.30 for 3 rounds) standard errors wide on either side;
+  // two standard errors would claim 0.45-2.2.
+  assert.equal(
+    pairedRatio({ metric: "rate", reference: "node" }, {
+      ours: { runs: runs(1, 2, 4) },
+      node: { runs: runs(2, 2, 2) },
+    }),
+    "1x (0.18-5.6)",
+  );
+  // Ratios 0.5 and 2: the medians (2.5 over 2) say 1.25, the geometric
+  // mean 1; two rounds can hardly tell anything (t is 12.7).
   assert.equal(
     pairedRatio({ metric: "rate", reference: "node" }, {
       ours: { runs: runs(1, 4) },
       node: { runs: runs(2, 2) },
     }),
-    "1x (0.25-4)",
+    "1x (0-6682)",
   );
   // The same ratio every round: no spread, a range of one point.
   assert.equal(
