@@ -41,7 +41,7 @@ interface Row {
   firstRound?: boolean;
 }
 
-type Medians = Record<string, number | null | undefined>;
+export type Medians = Record<string, number | null | undefined>;
 
 const ratio = (ours: Medians, ref: Medians, key: string) =>
   (ours[key] ?? NaN) / (ref[key] ?? NaN);
@@ -179,7 +179,7 @@ export function table(dir: string): string {
 }
 
 /** compare.mjs's results for one workload: each server's rounds. */
-type ByServer = Record<string, { runs: Medians[] }> | undefined;
+export type ByServer = Record<string, { runs: Medians[] }> | undefined;
 
 /**
  * Our figure and the reference's, round by round, for the rounds both ran

@@ -17,6 +17,7 @@ import {
   roundsBetter,
   sameServerTwice,
 } from "../bench/compare_table.ts";
+import { poolRounds } from "../bench/pool_paired.ts";
 
 /** What bench/main.ts --json says about one run. */
 interface Run {
@@ -254,4 +255,33 @@ Deno.test("the README table shows the second Node copy against the first, where 
   // No second copy (the calculator and UDP groups): nothing to show.
   delete medians["node-b"];
   assert.equal(sameServerTwice("rate", (server) => medians[server] ?? {}), "-");
+});
+
+Deno.test("pool_paired.ts pools the rounds of several runs, pair by pair", () => {
+  const runs = (...xs: number[]) => xs.map((x) => ({ rate: x }));
+  const file = (ours: number[], node: number[]) => ({
+    results: {
+      fanout100: {
+        ours: { runs: runs(...ours) },
+        node: { runs: runs(...node) },
+      },
+    },
+  });
+  const files = new Map([
+    ["a.json", file([1, 2], [2, 4])],
+    // ours lost its last round here: node's third round has no pair.
+    ["b.json", file([3], [6, 7])],
+  ]);
+  const pooled = poolRounds(files, "fanout100", ["ours", "node"]);
+  assert.deepEqual(pooled.ours.runs, runs(1, 2, 3));
+  assert.deepEqual(pooled.node.runs, runs(2, 4, 6));
+  // Every pair is 0.5: the pooled range is one point.
+  assert.equal(
+    pairedRatio({ metric: "rate", reference: "node" }, pooled),
+    "0.5x (0.5-0.5)",
+  );
+  assert.throws(
+    () => poolRounds(files, "fanout100", ["ours", "node-b"]),
+    /a\.json has no fanout100 runs of node-b/,
+  );
 });
