@@ -214,11 +214,11 @@ export function roundsBetter(
 /**
  * Ours over the reference round by round: the geometric mean of the
  * per-round ratios and, from their spread, the range that holds the true
- * ratio at 95% confidence (the mean of the logarithms plus or minus Student's
- * t times their standard error), as "0.93x (0.88-0.99)". Each round's pair ran minutes
- * apart at most, so a machine that drifts through the run moves both
- * figures of a pair together and the ratio little. "-" with fewer than two
- * rounds.
+ * ratio at 95% confidence (the mean of the logarithms plus or minus
+ * Student's t times their standard error), as "0.93x (0.88-0.99)". Each
+ * round's pair ran minutes apart at most, so a machine that drifts through
+ * the run moves both figures of a pair together and the ratio little. "-"
+ * with fewer than two rounds.
  */
 export function pairedRatio(
   row: Pick<Row, "metric" | "reference">,
@@ -243,40 +243,15 @@ export function pairedRatio(
  * with 95% confidence. With few rounds t is well above the normal
  * distribution's 1.96 (2.20 for 12 rounds), so a plain "two standard
  * errors" would claim a range a tenth too narrow. Past 30 degrees of
- * freedom, 2.04 (the value at 30, at most 4% above the exact one).
+ * freedom, 2.04 (the value at 30; the exact value falls towards 1.96, so
+ * the range is then up to 4% wider than it needs to be).
  */
 function studentT975(df: number): number {
+  // deno-fmt-ignore
   const table = [
-    12.706,
-    4.303,
-    3.182,
-    2.776,
-    2.571,
-    2.447,
-    2.365,
-    2.306,
-    2.262,
-    2.228,
-    2.201,
-    2.179,
-    2.160,
-    2.145,
-    2.131,
-    2.120,
-    2.110,
-    2.101,
-    2.093,
-    2.086,
-    2.080,
-    2.074,
-    2.069,
-    2.064,
-    2.060,
-    2.056,
-    2.052,
-    2.048,
-    2.045,
-    2.042,
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, //  1-10
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, // 11-20
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042, // 21-30
   ];
   return table[Math.min(df, table.length) - 1];
 }

@@ -7,8 +7,8 @@
  *
  * Run:
  *   deno run --allow-read bench/pool_paired.ts fanout100 ours/node \
- *     bench/results/fanout100-pooled/*.json
- * prints `ours/node over 120 rounds: 0.91x (0.87-0.94)`. `--metric`
+ *     bench/results/fanout100-pooled/*-first-*.json
+ * prints `ours/node over 180 rounds: 0.92x (0.89-0.95)`. `--metric`
  * picks the figure (default `deliveries_per_s`).
  *
  * @module
