@@ -182,14 +182,20 @@ export function table(dir: string): string {
 export type ByServer = Record<string, { runs: Medians[] }> | undefined;
 
 /**
- * Our figure and the reference's, round by round, for the rounds both ran
- * (a figure is missing where a run failed).
+ * Which figure to pair, and the two servers: `server` (default "ours")
+ * against `reference`.
+ */
+type Pairing = Pick<Row, "metric" | "reference"> & { server?: string };
+
+/**
+ * Our figure (or `server`'s) and the reference's, round by round, for the
+ * rounds both ran (a figure is missing where a run failed).
  */
 function roundPairs(
-  row: Pick<Row, "metric" | "reference">,
+  row: Pairing,
   bySrv: ByServer,
 ): [ours: number | null | undefined, ref: number | null | undefined][] {
-  const ours = bySrv?.ours?.runs ?? [],
+  const ours = bySrv?.[row.server ?? "ours"]?.runs ?? [],
     ref = bySrv?.[row.reference]?.runs ?? [];
   return ours.slice(0, ref.length)
     .map((run, i) => [run[row.metric], ref[i][row.metric]]);
@@ -212,16 +218,16 @@ export function roundsBetter(
 }
 
 /**
- * Ours over the reference round by round: the geometric mean of the
- * per-round ratios and, from their spread, the range that holds the true
- * ratio at 95% confidence (the mean of the logarithms plus or minus
+ * Ours (or `server`) over the reference round by round: the geometric mean
+ * of the per-round ratios and, from their spread, the range that holds the
+ * true ratio at 95% confidence (the mean of the logarithms plus or minus
  * Student's t times their standard error), as "0.93x (0.88-0.99)". Each
  * round's pair ran minutes apart at most, so a machine that drifts through
  * the run moves both figures of a pair together and the ratio little. "-"
  * with fewer than two rounds.
  */
 export function pairedRatio(
-  row: Pick<Row, "metric" | "reference">,
+  row: Pairing,
   bySrv: ByServer,
 ): string {
   const logs = roundPairs(row, bySrv)

@@ -80,11 +80,10 @@ function main(args: string[]): number {
     console.error(`pool_paired.ts: ${(error as Error).message}`);
     return 1;
   }
-  // pairedRatio() reads our side as "ours", whichever server it is.
-  const ratio = pairedRatio({ metric: values.metric!, reference: "ref" }, {
-    ours: bySrv[server],
-    ref: bySrv[reference],
-  });
+  const ratio = pairedRatio(
+    { metric: values.metric!, server, reference },
+    bySrv,
+  );
   console.log(`${pair} over ${bySrv[server].runs.length} rounds: ${ratio}`);
   return 0;
 }
