@@ -135,12 +135,18 @@ const ROWS: Row[] = [
   },
 ];
 
-interface CompareJson {
-  results: Record<
-    string,
-    Record<string, { median: Medians; runs: Medians[] }>
-  >;
+/** A compare.mjs JSON file: for each workload (by label), each server's runs. */
+export interface CompareJson {
+  results: Record<string, NonNullable<ByServer>>;
 }
+
+/**
+ * compare.mjs's results for one workload: each server's figures, round by
+ * round, and their medians (which bench/pool_paired.ts does not need).
+ */
+export type ByServer =
+  | Record<string, { median?: Medians; runs: Medians[] }>
+  | undefined;
 
 function load(dir: string, group: string): CompareJson | null {
   try {
@@ -177,9 +183,6 @@ export function table(dir: string): string {
   }
   return lines.join("\n");
 }
-
-/** compare.mjs's results for one workload: each server's rounds. */
-export type ByServer = Record<string, { runs: Medians[] }> | undefined;
 
 /**
  * Which figure to pair, and the two servers: `server` (default "ours")

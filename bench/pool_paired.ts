@@ -15,12 +15,12 @@
  */
 
 import { parseArgs } from "node:util";
-import { type ByServer, type Medians, pairedRatio } from "./compare_table.ts";
-
-/** The part of a compare.mjs JSON file this reads. */
-export interface CompareRuns {
-  results: Record<string, Record<string, { runs: Medians[] }>>;
-}
+import {
+  type ByServer,
+  type CompareJson,
+  type Medians,
+  pairedRatio,
+} from "./compare_table.ts";
 
 /**
  * Every round of `label` from `files` (by name), in order, for each of
@@ -29,7 +29,7 @@ export interface CompareRuns {
  * other). Throws, naming the file, where a server is missing.
  */
 export function poolRounds(
-  files: Map<string, CompareRuns>,
+  files: Map<string, CompareJson>,
   label: string,
   servers: string[],
 ): NonNullable<ByServer> {
