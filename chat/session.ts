@@ -128,9 +128,21 @@ export class Session implements Member, OutboxOwner {
     } finally {
       clearTimeout(this.#timer);
       this.#leave();
+      // A client may send its last lines and half-close at once
+      // (`printf 'LOGIN ann\nWHO\n' | nc -N host 5000`): its answers are
+      // still queued, and it is still reading.
+      await this.#drain();
       this.#close();
       log(`${this.addr} disconnected`);
     }
+  }
+
+  /** Wait until what is queued has been written, or {@linkcode LINGER_MS}. */
+  async #drain(): Promise<void> {
+    let timer;
+    const late = new Promise((done) => timer = setTimeout(done, LINGER_MS));
+    await Promise.race([this.#outbox.flushed(), late]);
+    clearTimeout(timer);
   }
 
   /**

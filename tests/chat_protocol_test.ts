@@ -244,6 +244,23 @@ Deno.test("leaving: LEFT <name> to the others, however the client goes", async (
     fay.close();
     await ann.waitFor(`LEFT ${fay.name}`);
   });
+
+  await t.step(
+    "lines sent and half-closed at once are still answered",
+    async () => {
+      // printf 'LOGIN gus\nWHO\n' | nc -N host 5000
+      await using gus = await ChatClient.connect(server.target, names);
+      const name = names.of("gus");
+      await gus.client.send(`LOGIN ${name}\nWHO\n`);
+      await gus.client.conn.closeWrite();
+      strictEqual(await gus.next(), `WELCOME ${name}`);
+      match(await gus.next(), new RegExp(`^USERS .*\\b${name}$`));
+      await gus.expectClosed();
+      await ann.linesUntil(`LEFT ${name}`).then((before) =>
+        deepStrictEqual(before, [`JOINED ${name}`])
+      );
+    },
+  );
 });
 
 Deno.test("SAY and TELL text loses its control characters", async (t) => {
