@@ -22,12 +22,23 @@
  */
 
 import { clientFlags, FatalError, parseFlags, runMain } from "../lib/cli.ts";
-import { isConnectionLost, LineReader, writeLine } from "../lib/lines.ts";
+import {
+  isConnectionLost,
+  LineReader,
+  LineTooLongError,
+  writeLine,
+} from "../lib/lines.ts";
 import { connectTcp } from "../lib/net.ts";
 import { printable } from "./protocol.ts";
 import { type ChatWindow, openWindow } from "./window.ts";
 
 const DEFAULT_PORT = 5000;
+
+/**
+ * Longest line taken from the server. Most are short, but `USERS` names
+ * everyone in the room: 25 bytes a name, so a room of 20,000 fits.
+ */
+const MAX_SERVER_LINE_BYTES = 512 * 1024;
 
 const COMMAND = {
   name: "chat-client",
@@ -101,7 +112,8 @@ async function logIn(
   name?: string,
 ): Promise<string | undefined> {
   while (true) {
-    name ??= (await window.ask("Your name: "))?.trim();
+    // No name yet, or an empty one (`--name ""`, or Enter): ask.
+    name = name?.trim() || (await window.ask("Your name: "))?.trim();
     if (name === undefined) return undefined;
     if (name === "") continue;
     await writeLine(conn, `LOGIN ${name}`);
@@ -230,8 +242,7 @@ class ServerLines {
   readonly #reader: LineReader;
 
   constructor(conn: Deno.Conn) {
-    // Lines are at most 1024 bytes; a server may prefix a name and a verb.
-    this.#reader = new LineReader(conn, { maxBytes: 4096 });
+    this.#reader = new LineReader(conn, { maxBytes: MAX_SERVER_LINE_BYTES });
   }
 
   async next(): Promise<string | null> {
@@ -239,6 +250,11 @@ class ServerLines {
       return await this.#reader.readLine();
     } catch (error) {
       if (isConnectionLost(error)) return null;
+      if (error instanceof LineTooLongError) {
+        throw new FatalError(
+          `The chat server sent a line longer than ${MAX_SERVER_LINE_BYTES} bytes`,
+        );
+      }
       throw error;
     }
   }

@@ -7,7 +7,12 @@
  */
 
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
-import { encodeLine, LineReader, writeAll } from "../lib/lines.ts";
+import {
+  encodeLine,
+  isConnectionLost,
+  LineReader,
+  writeAll,
+} from "../lib/lines.ts";
 import {
   freePort,
   type RunningScript,
@@ -99,6 +104,23 @@ Deno.test("a refused --name is asked again; end of input while asked: exit 0", a
   strictEqual((await ann.finish()).code, 0);
 });
 
+Deno.test('--name "" is asked for like no --name at all', async () => {
+  await using server = await startServer(SERVER);
+  const args = ["--port", String(server.port), "--name", ""];
+  const asked = await runScript(CLIENT, args, {
+    ...CLIENT_FLAGS,
+    stdin: "cat\n",
+  });
+  strictEqual(asked.code, 0, asked.stderr);
+  match(asked.stdout, /^Welcome to the chat, cat\./);
+  const noAnswer = await runScript(CLIENT, args, {
+    ...CLIENT_FLAGS,
+    stdin: "",
+  });
+  strictEqual(noAnswer.code, 0, noAnswer.stderr);
+  strictEqual(noAnswer.stdout, "");
+});
+
 Deno.test("the server goes away: one line saying so, exit 1", async (t) => {
   await t.step("killed", async () => {
     await using server = await startServer(SERVER);
@@ -174,6 +196,41 @@ Deno.test("lines from the server cannot act on the terminal", async () => {
   strictEqual(lines[1], "eve: a\\u{1b}[2Jb\\u{9b}31m\\u{202e}c");
   strictEqual(lines[2], "SOMETHING \\u{7}odd");
   ok(!/[\p{Cc}]/u.test(result.stdout.replaceAll("\n", "")));
+});
+
+Deno.test("a crowded room's USERS line is shown; a line past 512 KiB: one sentence, exit 1", async () => {
+  const crowd = Array.from({ length: 5000 }, (_, i) => `member${i}`);
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    using conn = await listener.accept();
+    const lines = new LineReader(conn);
+    strictEqual(await lines.readLine(), "LOGIN ann");
+    await writeAll(conn, encodeLine("WELCOME ann"));
+    await writeAll(conn, encodeLine(`USERS ${crowd.join(" ")}`));
+    await writeAll(conn, encodeLine(`MSG eve ${"x".repeat(600_000)}`));
+    // Closing with the client's QUIT unread would reset the connection,
+    // and the client would see that instead of the long line.
+    while (await lines.readLine() !== null) {
+      // QUIT, then the end when the client exits
+    }
+  })().catch((error) => {
+    if (!isConnectionLost(error)) throw error; // the client left mid-line
+  });
+  const result = await runScript(
+    CLIENT,
+    ["--port", String(listener.addr.port), "--name", "ann"],
+    { ...CLIENT_FLAGS, stdin: "" },
+  );
+  await serving;
+  strictEqual(result.code, 1);
+  strictEqual(
+    result.stderr,
+    "The chat server sent a line longer than 524288 bytes\n",
+  );
+  strictEqual(
+    result.stdout.split("\n")[1],
+    `In the room: ${crowd.join(", ")}`,
+  );
 });
 
 Deno.test("--help and bad flags", async () => {
