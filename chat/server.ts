@@ -55,6 +55,7 @@ const COMMAND = {
       kind: "number",
       placeholder: "S",
       default: DEFAULT_LOGIN_TIMEOUT_S,
+      max: 86_400, // a day; past 24.8 days setTimeout would fire at once
       help:
         `seconds a new connection has to log in, 0 for no limit (default ${DEFAULT_LOGIN_TIMEOUT_S})`,
     },

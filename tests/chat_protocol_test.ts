@@ -11,7 +11,7 @@
  */
 
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
-import { startServer } from "./support.ts";
+import { runScript, startServer } from "./support.ts";
 import {
   ChatClient,
   chatServer,
@@ -463,6 +463,23 @@ Deno.test({
         strictEqual(await second.next(), "ERROR server full");
         strictEqual(await first.next(), "ERROR login timeout");
         await first.expectClosed();
+      },
+    );
+
+    await t.step(
+      "--login-timeout past a day: one line and a hint, exit 2",
+      async () => {
+        const result = await runScript("chat/server.ts", [
+          "--login-timeout",
+          "3000000",
+        ]);
+        strictEqual(result.code, 2);
+        strictEqual(result.stdout, "");
+        strictEqual(
+          result.stderr,
+          '--login-timeout must be a number from 0 to 86400, not "3000000"\n' +
+            "Run 'deno task chat-server --help' for usage.\n",
+        );
       },
     );
 
