@@ -29,13 +29,16 @@ import { parseArgs } from "node:util";
 
 /** One flag: its kind, its default, and one line for `--help`. */
 export interface FlagSpec {
-  /** `port` is a whole number 0-65535, `integer` a whole number >= `min`. */
-  kind: "string" | "boolean" | "port" | "integer" | "number";
+  /**
+   * `port` is a whole number 0-65535, `integer` a whole number >= `min`,
+   * `host` a host name or IP address (the characters one can hold).
+   */
+  kind: "string" | "boolean" | "port" | "host" | "integer" | "number";
   /** Shown in usage after the flag name, e.g. `--port P`. */
   placeholder?: string;
   /** Used when the flag is absent; without it the value is `undefined`. */
   default?: string | number | boolean;
-  /** Smallest value accepted for `integer` and `number` (default 0). */
+  /** Smallest value accepted for `port`, `integer` and `number` (default 0). */
   min?: number;
   /** Largest value accepted for `integer` and `number`. */
   max?: number;
@@ -57,7 +60,7 @@ export interface CommandSpec {
 /** The parsed value of one flag, typed from its spec. */
 export type FlagValue<S extends FlagSpec> = S["kind"] extends "boolean"
   ? boolean
-  : S["kind"] extends "string"
+  : S["kind"] extends "string" | "host"
     ? S extends { default: string } ? string : string | undefined
   : S extends { default: number } ? number
   : number | undefined;
@@ -87,7 +90,7 @@ class HelpShown extends Error {}
 export function serverFlags(defaultPort: number) {
   return {
     host: {
-      kind: "string",
+      kind: "host",
       placeholder: "H",
       default: "0.0.0.0",
       help: "address to listen on (0.0.0.0: every interface)",
@@ -105,7 +108,7 @@ export function serverFlags(defaultPort: number) {
 export function clientFlags(defaultPort: number) {
   return {
     host: {
-      kind: "string",
+      kind: "host",
       placeholder: "H",
       default: "127.0.0.1",
       help: "server address (default 127.0.0.1)",
@@ -114,6 +117,7 @@ export function clientFlags(defaultPort: number) {
       kind: "port",
       placeholder: "P",
       default: defaultPort,
+      min: 1, // 0 means "any free port" to a server; nothing listens there
       help: `server port (default ${defaultPort})`,
     },
   } as const;
@@ -198,12 +202,23 @@ function convert(name: string, spec: FlagSpec, raw: string | boolean) {
   switch (spec.kind) {
     case "port": {
       const n = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
-      if (!(n <= 65535)) {
+      if (!(n >= min && n <= 65535)) {
         throw new UsageError(
-          `--${name} must be a whole number from 0 to 65535, not "${raw}"`,
+          `--${name} must be a whole number from ${min} to 65535, not "${raw}"`,
         );
       }
       return n;
+    }
+    case "host": {
+      // Letters, digits and - . _ of names, : of IPv6, [ ] % as in
+      // [fe80::1%eth0]. Anything else (an empty value, a space, a URL) no
+      // lookup can find, and Deno refuses it before trying.
+      if (!/^[A-Za-z0-9._:%[\]-]+$/.test(raw)) {
+        throw new UsageError(
+          `--${name} must be a host name or IP address (like 127.0.0.1, ::1 or lab-pc), not "${raw}"`,
+        );
+      }
+      return raw.replace(/^\[(.*)\]$/, "$1"); // [::1] is ::1 to a lookup too
     }
     case "integer":
     case "number": {

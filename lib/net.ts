@@ -29,10 +29,12 @@ import { FatalError } from "./cli.ts";
  * ```
  */
 export function formatAddr(addr: Deno.NetAddr): string {
-  const host = addr.hostname.includes(":")
-    ? `[${addr.hostname}]`
-    : addr.hostname;
-  return `${host}:${addr.port}`;
+  return hostPort(addr.hostname, addr.port);
+}
+
+/** `host:port`, an IPv6 host in brackets: `[::1]:5000`. */
+export function hostPort(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
 /**
@@ -49,7 +51,7 @@ export function listenTcp(host: string, port: number): Deno.TcpListener {
   try {
     return Deno.listen({ hostname: host, port, transport: "tcp" });
   } catch (error) {
-    throw listenFailure(error, `${host}:${port}`);
+    throw listenFailure(error, hostPort(host, port));
   }
 }
 
@@ -66,7 +68,7 @@ export function listenUdp(host: string, port: number): Deno.DatagramConn {
   try {
     return Deno.listenDatagram({ hostname: host, port, transport: "udp" });
   } catch (error) {
-    throw listenFailure(error, `${host}:${port}/udp`);
+    throw listenFailure(error, `${hostPort(host, port)}/udp`);
   }
 }
 
@@ -127,7 +129,7 @@ export function connectFailure(
   host: string,
   port: number,
 ): unknown {
-  const where = `Cannot connect to ${host}:${port}`;
+  const where = `Cannot connect to ${hostPort(host, port)}`;
   if (error instanceof Deno.errors.ConnectionRefused) {
     return new FatalError(
       `${where}: connection refused (is the server running on that port?)`,
@@ -153,10 +155,12 @@ export function connectFailure(
 }
 
 /**
- * Deno reports an unknown host as a plain Error from getaddrinfo;
+ * Deno reports an unknown host as a plain Error from getaddrinfo, and a
+ * name no lookup could find (`a..b`, `:::`) as a URIError before trying;
  * `node:dns` as `getaddrinfo ENOTFOUND host` (or `EAI_AGAIN` without DNS).
  */
 export function isLookupFailure(error: unknown): boolean {
+  if (error instanceof URIError) return true;
   return error instanceof Error &&
     /failed to lookup address|Name or service not known|No address associated|getaddrinfo (ENOTFOUND|EAI_AGAIN|EAI_FAIL|ENODATA)/i
       .test(error.message);

@@ -73,6 +73,39 @@ Deno.test("parseFlags()", async (t) => {
     }
   });
 
+  await t.step("a client's port is 1 to 65535: 0 means any to a server", () => {
+    const client = { name: "c", summary: "C.", flags: clientFlags(12000) };
+    assert.equal(parseFlags(client, ["--port", "1"]).port, 1);
+    assert.throws(
+      () => parseFlags(client, ["--port", "0"]),
+      /^UsageError: --port must be a whole number from 1 to 65535, not "0"$/,
+    );
+  });
+
+  await t.step("accepts host names and IP addresses as hosts", () => {
+    for (
+      const host of [
+        "127.0.0.1",
+        "::1",
+        "lab-pc",
+        "lab_pc.local",
+        "fe80::1%eth0",
+      ]
+    ) {
+      assert.equal(parseFlags(COMMAND, ["--host", host]).host, host);
+    }
+    assert.equal(parseFlags(COMMAND, ["--host", "[::1]"]).host, "::1");
+  });
+
+  await t.step("refuses hosts no lookup can find: empty, spaces, URLs", () => {
+    for (const host of ["", " ", "a b", "http://lab-pc", "lab-pc/", "é.fr"]) {
+      assertUsageError(
+        ["--host", host],
+        /^--host must be a host name or IP address \(like 127\.0\.0\.1, ::1 or lab-pc\), not ".*"$/,
+      );
+    }
+  });
+
   await t.step("checks integer and number ranges", () => {
     assert.equal(parseFlags(COMMAND, ["--count", "1"]).count, 1);
     assert.equal(parseFlags(COMMAND, ["--count", "10"]).count, 10);
@@ -189,7 +222,13 @@ Deno.test("every UDP script, as a person runs it", async (t) => {
       assert.match(result.stdout, /--port P/);
     });
 
-    for (const args of [["--bogus"], ["--port", "65536"], ["--port", "abc"]]) {
+    const badArgs = [
+      ["--bogus"],
+      ["--port", "65536"],
+      ["--port", "abc"],
+      ["--host", ""],
+    ];
+    for (const args of badArgs) {
       await t.step(
         `${script} ${args.join(" ")}: one line and a hint on stderr, exit 2`,
         async () => {
@@ -200,7 +239,9 @@ Deno.test("every UDP script, as a person runs it", async (t) => {
           assert.equal(lines.length, 2, result.stderr);
           assert.match(
             lines[0],
-            args[0] === "--bogus" ? /--bogus/ : /^--port must be/,
+            args[0] === "--bogus"
+              ? /--bogus/
+              : new RegExp(`^${args[0]} must be`),
           );
           assert.equal(lines[1], `Run 'deno task ${task} --help' for usage.`);
         },

@@ -176,6 +176,18 @@ Deno.test("knock scripts as a person runs them", OWN_ONLY, async (t) => {
   });
 
   await t.step(
+    "a host no lookup can find (a..b): one sentence, exit 1",
+    async () => {
+      const result = await runScript(CLIENT, ["--host", "a..b"]);
+      assert.equal(result.code, 1);
+      assert.equal(
+        result.stderr,
+        "Cannot connect to a..b:12002: host not found (check --host)\n",
+      );
+    },
+  );
+
+  await t.step(
     "a server that closes without answering: one sentence, exit 1",
     async () => {
       await withFakeServer(async (conn) => {

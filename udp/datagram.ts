@@ -11,7 +11,12 @@
 
 import { lookup } from "node:dns/promises";
 import { FatalError } from "../lib/cli.ts";
-import { formatAddr, isLookupFailure, listenUdp } from "../lib/net.ts";
+import {
+  formatAddr,
+  hostPort,
+  isLookupFailure,
+  listenUdp,
+} from "../lib/net.ts";
 
 /**
  * The largest UDP payload over IPv4 (65535 bytes less 8 of UDP header and 20
@@ -132,7 +137,7 @@ export async function lookupServer(
   } catch (error) {
     if (!isLookupFailure(error)) throw error;
     throw new FatalError(
-      `Cannot send to ${host}:${port}: host not found (check --host)`,
+      `Cannot send to ${hostPort(host, port)}: host not found (check --host)`,
     );
   }
 }
