@@ -301,7 +301,8 @@ export function writeLine(sink: ByteSink, text: string): Promise<void> {
  * ```
  */
 export function isConnectionLost(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
+  return isUnreachable(error) ||
+    error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.ConnectionAborted ||
     error instanceof Deno.errors.BrokenPipe ||
     error instanceof Deno.errors.NotConnected ||
@@ -311,3 +312,25 @@ export function isConnectionLost(error: unknown): boolean {
     error instanceof Deno.errors.BadResource ||
     error instanceof Deno.errors.Interrupted;
 }
+
+/**
+ * A laptop that leaves the network (lid closed, out of Wi-Fi) behind a
+ * router: the router answers our resends with "host unreachable", and when
+ * TCP gives up (after about 15 minutes) the pending read or write fails
+ * with that instead of a time-out. Deno has a class for one of these
+ * (`NetworkUnreachable`); the others come as a plain Error with a `code`:
+ * `Error: No route to host (os error 113)`, code `EHOSTUNREACH`.
+ */
+function isUnreachable(error: unknown): boolean {
+  if (error instanceof Deno.errors.NetworkUnreachable) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === "string" &&
+    UNREACHABLE_CODES.has(code);
+}
+
+const UNREACHABLE_CODES = new Set([
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "ENETDOWN",
+]);

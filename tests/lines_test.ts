@@ -360,6 +360,17 @@ Deno.test("writing to a peer that is gone is a lost connection, not a bug", asyn
   assert.ok(isConnectionLost(new Deno.errors.ConnectionReset("reset")));
   assert.ok(isConnectionLost(new Deno.errors.BadResource("closed")));
   assert.ok(isConnectionLost(new Deno.errors.Interrupted("closed")));
+  // A client gone from behind a router, as Deno 2.9 reports it (seen in
+  // tests/unreachable_test.ts's setup): a plain Error with the errno's code.
+  const unreachable = Object.assign(
+    new Error("No route to host (os error 113)"),
+    { code: "EHOSTUNREACH" },
+  );
+  assert.ok(isConnectionLost(unreachable));
+  assert.ok(isConnectionLost(new Deno.errors.NetworkUnreachable("gone")));
+  assert.ok(
+    !isConnectionLost(Object.assign(new Error("x"), { code: "EINVAL" })),
+  );
   assert.ok(!isConnectionLost(new TypeError("a bug")));
   assert.ok(!isConnectionLost(new LineTooLongError(1024)));
 });

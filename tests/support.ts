@@ -195,9 +195,10 @@ export class RunningScript implements AsyncDisposable {
       for await (const line of this.stdout) this.seen.push(line);
       const status = await this.child.status;
       try {
-        await this.#stdinWriter?.close();
+        // Piped but never written to, it still has to be closed.
+        await (this.#stdinWriter ?? this.child.stdin).close();
       } catch {
-        // the process is gone; its stdin is closed already
+        // not piped, or the process is gone and its stdin closed already
       }
       return {
         code: status.signal === "SIGKILL" ? 124 : status.code,

@@ -5,9 +5,12 @@
  * else. The servers run on A with `--host 0.0.0.0`, the clients on B with
  * `--host 10.200.0.1`, exactly as on two real machines (udp/README.md).
  *
+ * A third test puts a router between a server and a laptop, and unplugs the
+ * laptop: what a server sees when a student's laptop leaves the network.
+ *
  * Needs root and `ip` (iproute2); elsewhere the tests are ignored and the
  * reason is printed. Every run uses new namespace names, and deletes them
- * (with their veth pair) in `finally`, after its processes are gone.
+ * (with their veth pairs) in `finally`, after its processes are gone.
  *
  * @module
  */
@@ -108,6 +111,40 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "a chat client whose laptop leaves the network is dropped; the room goes on",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    await using net = await makeRoutedHosts();
+    await using server = await startOn(net.server, "chat/server.ts");
+    const client = (name: string, ns: string, host: string) =>
+      new RunningScript(
+        commandOn(ns, "chat/client.ts", [
+          ...["--host", host, "--port", String(server.port), "--name", name],
+        ], "piped").spawn(),
+      );
+    await using far = client("far", net.laptop, SERVER_ADDR);
+    await far.waitFor(/^Welcome/);
+    await using near = client("near", net.server, "127.0.0.1");
+    await near.waitFor(/^Welcome/);
+
+    // The laptop goes (lid closed): the router can no longer find it and
+    // answers the server's sends to it with "host unreachable". Then one
+    // message for the room leaves the server unacknowledged towards it.
+    await net.unplugLaptop();
+    await near.write("is anybody there?\n");
+    // With tcp_retries2=3 the server gives up after a few seconds (15
+    // minutes by default), and the failed read says EHOSTUNREACH.
+    await server.waitFor("far left", 60_000);
+    await near.waitFor("far has left the chat.");
+    await near.write("/who\n");
+    await near.waitFor("In the room: near");
+    const result = await server.stop("SIGTERM");
+    assert.equal(result.code, 0, result.stderr); // it was still running
+  },
+});
+
 /** Why the namespaces cannot be made here, or `undefined` when they can. */
 async function whyNamespacesUnavailable(): Promise<string | undefined> {
   if (Deno.build.os !== "linux") return "network namespaces are Linux only";
@@ -151,6 +188,75 @@ async function makeHosts(): Promise<Hosts> {
   return { a, b, [Symbol.asyncDispose]: dispose };
 }
 
+const SERVER_ADDR = "10.201.1.1";
+const LAPTOP_ADDR = "10.201.2.2";
+
+/** A server host and a laptop on two networks, a router between them. */
+interface RoutedHosts extends AsyncDisposable {
+  server: string;
+  laptop: string;
+  /** Take the laptop off its network; the router forgets its address. */
+  unplugLaptop(): Promise<void>;
+}
+
+/**
+ * server (10.201.1.1) -- router (10.201.1.254, 10.201.2.254) -- laptop
+ * (10.201.2.2). The server's TCP gives up on an unanswered send after 3
+ * resends (`tcp_retries2`, a setting of its namespace), not 15.
+ */
+async function makeRoutedHosts(): Promise<RoutedHosts> {
+  const id = crypto.randomUUID().slice(0, 6);
+  const [server, router, laptop] = ["s", "r", "l"].map((h) => `lab-${h}-${id}`);
+  const dispose = async () => {
+    for (const ns of [server, router, laptop]) {
+      await ip("netns", "del", ns).catch(() => {});
+    }
+  };
+  try {
+    for (const ns of [server, router, laptop]) await ip("netns", "add", ns);
+    await ip(
+      ...["link", "add", `vs${id}`, "netns", server, "type", "veth"],
+      ...["peer", "name", `vrs${id}`, "netns", router],
+    );
+    await ip(
+      ...["link", "add", `vl${id}`, "netns", laptop, "type", "veth"],
+      ...["peer", "name", `vrl${id}`, "netns", router],
+    );
+    await configure(server, `vs${id}`, SERVER_ADDR);
+    await configure(router, `vrs${id}`, "10.201.1.254");
+    await configure(router, `vrl${id}`, "10.201.2.254");
+    await configure(laptop, `vl${id}`, LAPTOP_ADDR);
+    await ip("-n", server, "route", "add", "default", "via", "10.201.1.254");
+    await ip("-n", laptop, "route", "add", "default", "via", "10.201.2.254");
+    await setSysctl(router, "net/ipv4/ip_forward", "1");
+    await setSysctl(server, "net/ipv4/tcp_retries2", "3");
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return {
+    server,
+    laptop,
+    async unplugLaptop() {
+      await ip("-n", laptop, "link", "set", `vl${id}`, "down");
+      await ip("-n", router, "neigh", "flush", "dev", `vrl${id}`);
+    },
+    [Symbol.asyncDispose]: dispose,
+  };
+}
+
+/** Write `value` to /proc/sys/`key` inside namespace `ns`. */
+async function setSysctl(ns: string, key: string, value: string) {
+  const { success, stderr } = await new Deno.Command("ip", {
+    args: ["netns", "exec", ns, "sh", "-c", `echo ${value} > /proc/sys/${key}`],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!success) {
+    throw new Error(`${key}=${value}: ${new TextDecoder().decode(stderr)}`);
+  }
+}
+
 async function configure(ns: string, dev: string, addr: string) {
   await ip("-n", ns, "addr", "add", `${addr}/24`, "dev", dev);
   await ip("-n", ns, "link", "set", dev, "up");
@@ -172,7 +278,12 @@ async function ip(...args: string[]): Promise<void> {
 }
 
 /** `ip netns exec NS deno run <exercise flags> SCRIPT ARGS`. */
-function commandOn(ns: string, script: string, args: string[]): Deno.Command {
+function commandOn(
+  ns: string,
+  script: string,
+  args: string[],
+  stdin: "null" | "piped" = "null",
+): Deno.Command {
   return new Deno.Command("ip", {
     args: [
       "netns",
@@ -186,7 +297,7 @@ function commandOn(ns: string, script: string, args: string[]): Deno.Command {
     ],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
-    stdin: "null",
+    stdin,
     stdout: "piped",
     stderr: "piped",
   });
