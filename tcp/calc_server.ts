@@ -36,7 +36,7 @@ import {
   serveConnections,
   type TcpServer,
 } from "../lib/tcp_server.ts";
-import { quote } from "./quote.ts";
+import { printable, quote } from "./quote.ts";
 
 /** The port of the contract's table (12003/tcp). */
 export const DEFAULT_PORT = 12003;
@@ -90,7 +90,7 @@ export function startCalcServer(options: CalcServerOptions): CalcServer {
 /** What the server knows about one client. */
 interface Session {
   readonly client: string; // its address, host:port
-  name: string | null; // null until its first line
+  name: string | null; // as the log shows it; null until its first line
   ended: boolean; // "Session ended" has been printed
   readonly log: (line: string) => void;
 }
@@ -195,8 +195,9 @@ function greet(session: Session, name: string): Reply {
     session.log(`${session.client}: refused the name ${quote(name)}`);
     return { text: BAD_NAME, last: true };
   }
-  session.name = name;
-  session.log(`${session.client} is ${name}`);
+  // Kept as the log shows it: a U+202E in it would turn log lines around.
+  session.name = printable(name);
+  session.log(`${session.client} is ${session.name}`);
   return { text: `Hello ${name}`, last: false };
 }
 

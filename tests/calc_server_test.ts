@@ -466,6 +466,12 @@ Deno.test("calc server: what it prints", OWN_ONLY, async (t) => {
       assert.match(await refused.ask("\x1b]0;owned\x07"), /^ERROR /);
       await refused.expectClosed();
       await log.waitFor("refused the name");
+      // Accepted (no control characters), but a right-to-left override
+      // would still reverse the rest of every log line with this name.
+      await using rtl = await session(target, "A\u202eB\u2028C");
+      await rtl.ask("2 + 2");
+      await log.waitFor(/ is A\\u202eB\\u2028C$/);
+      await log.waitFor('A\\u202eB\\u2028C: "2 + 2" -> 4');
       for (const line of log.lines) {
         assert.ok(!hasControlChars(line), JSON.stringify(line));
       }
