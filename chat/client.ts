@@ -26,6 +26,7 @@ import {
   isConnectionLost,
   LineReader,
   LineTooLongError,
+  MAX_LINE_BYTES,
   writeLine,
 } from "../lib/lines.ts";
 import { connectTcp } from "../lib/net.ts";
@@ -174,7 +175,8 @@ export type Action = { send: string } | { hint: string } | "quit" | undefined;
  * "/msg bob psst"    -> { send: "TELL bob psst" }
  * "/who"             -> { send: "WHO" }
  * "quit", "/quit"    -> "quit"
- * "/dance"           -> { hint: "Commands: ..." }
+ * "/dance"           -> { hint: "Type to talk; ..." }
+ * (over 1024 bytes)  -> { hint: "Not sent: too long ..." }
  * ""                 -> undefined (nothing is sent)
  * ```
  */
@@ -185,10 +187,20 @@ export function actionFor(typed: string): Action {
   if (lower === "quit" || lower === "/quit") return "quit";
   if (lower === "/who") return { send: "WHO" };
   const msg = /^\/msg\s+(\S+)\s+(.*\S)/i.exec(text);
-  if (msg) return { send: `TELL ${msg[1]} ${msg[2]}` };
-  if (text.startsWith("/")) return { hint: HELP };
-  return { send: `SAY ${typed}` };
+  if (text.startsWith("/") && !msg) return { hint: HELP };
+  const line = msg ? `TELL ${msg[1]} ${msg[2]}` : `SAY ${typed}`;
+  // The server closes the connection on a longer line: say so instead.
+  const bytes = encoder.encode(line).length;
+  if (bytes > MAX_LINE_BYTES) {
+    return {
+      hint:
+        `Not sent: too long (${bytes} bytes with the command; the server takes ${MAX_LINE_BYTES}).`,
+    };
+  }
+  return { send: line };
 }
+
+const encoder = new TextEncoder();
 
 /**
  * How a server line is shown to a person (`undefined`: not shown). Text

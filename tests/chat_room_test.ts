@@ -439,4 +439,13 @@ Deno.test("chat window: what typed lines do", () => {
     deepStrictEqual(Object.keys(actionFor(wrong) as object), ["hint"], wrong);
   }
   deepStrictEqual(actionFor("quitting soon"), { send: "SAY quitting soon" });
+  // The server's limit is 1024 bytes a line, the command included.
+  const fits = "é".repeat(510); // SAY + space + 1020 bytes
+  deepStrictEqual(actionFor(fits), { send: `SAY ${fits}` });
+  const tooLong = (bytes: number) => ({
+    hint:
+      `Not sent: too long (${bytes} bytes with the command; the server takes 1024).`,
+  });
+  deepStrictEqual(actionFor(fits + "x"), tooLong(1025));
+  deepStrictEqual(actionFor(`/msg bob ${"x".repeat(1016)}`), tooLong(1025));
 });
