@@ -176,7 +176,7 @@ export type Action = { send: string } | { hint: string } | "quit" | undefined;
  * "/who"             -> { send: "WHO" }
  * "quit", "/quit"    -> "quit"
  * "/dance"           -> { hint: "Type to talk; ..." }
- * (over 1024 bytes)  -> { hint: "Not sent: too long ..." }
+ * (over 1024 bytes)  -> { hint: "Not sent: the line is longer than ..." }
  * ""                 -> undefined (nothing is sent)
  * ```
  */
@@ -194,7 +194,7 @@ export function actionFor(typed: string): Action {
   if (bytes > MAX_LINE_BYTES) {
     return {
       hint:
-        `Not sent: too long (${bytes} bytes with the command; the server takes ${MAX_LINE_BYTES}).`,
+        `Not sent: the line is longer than ${MAX_LINE_BYTES} bytes (${bytes} with the command)`,
     };
   }
   return { send: line };

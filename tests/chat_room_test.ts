@@ -444,7 +444,7 @@ Deno.test("chat window: what typed lines do", () => {
   deepStrictEqual(actionFor(fits), { send: `SAY ${fits}` });
   const tooLong = (bytes: number) => ({
     hint:
-      `Not sent: too long (${bytes} bytes with the command; the server takes 1024).`,
+      `Not sent: the line is longer than 1024 bytes (${bytes} with the command)`,
   });
   deepStrictEqual(actionFor(fits + "x"), tooLong(1025));
   deepStrictEqual(actionFor(`/msg bob ${"x".repeat(1016)}`), tooLong(1025));
