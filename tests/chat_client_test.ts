@@ -174,23 +174,14 @@ Deno.test("a full server: the reason, exit 1", async () => {
 
 Deno.test("lines from the server cannot act on the terminal", async () => {
   // A fake server that sends what a hostile one might.
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serving = (async () => {
-    using conn = await listener.accept();
-    const lines = new LineReader(conn);
-    strictEqual(await lines.readLine(), "LOGIN ann");
-    await writeAll(conn, encodeLine("WELCOME ann"));
+  using server = fakeServer(async (conn, lines) => {
     await writeAll(conn, encodeLine("MSG eve a\x1b[2Jb\u009b31m\u202ec"));
     await writeAll(conn, encodeLine("SOMETHING \x07odd"));
     strictEqual(await lines.readLine(), "QUIT");
     await writeAll(conn, encodeLine("BYE"));
-  })();
-  const result = await runScript(
-    CLIENT,
-    ["--port", String(listener.addr.port), "--name", "ann"],
-    { ...CLIENT_FLAGS, stdin: "" },
-  );
-  await serving;
+  });
+  const result = await runAnn(server.port);
+  await server.serving;
   strictEqual(result.code, 0, result.stderr);
   const lines = result.stdout.split("\n");
   strictEqual(lines[1], "eve: a\\u{1b}[2Jb\\u{9b}31m\\u{202e}c");
@@ -200,28 +191,21 @@ Deno.test("lines from the server cannot act on the terminal", async () => {
 
 Deno.test("a crowded room's USERS line is shown; a line past 512 KiB: one sentence, exit 1", async () => {
   const crowd = Array.from({ length: 5000 }, (_, i) => `member${i}`);
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serving = (async () => {
-    using conn = await listener.accept();
-    const lines = new LineReader(conn);
-    strictEqual(await lines.readLine(), "LOGIN ann");
-    await writeAll(conn, encodeLine("WELCOME ann"));
+  using server = fakeServer(async (conn, lines) => {
     await writeAll(conn, encodeLine(`USERS ${crowd.join(" ")}`));
-    await writeAll(conn, encodeLine(`MSG eve ${"x".repeat(600_000)}`));
-    // Closing with the client's QUIT unread would reset the connection,
-    // and the client would see that instead of the long line.
-    while (await lines.readLine() !== null) {
-      // QUIT, then the end when the client exits
+    try {
+      await writeAll(conn, encodeLine(`MSG eve ${"x".repeat(600_000)}`));
+      // Closing with the client's QUIT unread would reset the connection,
+      // and the client would see that instead of the long line.
+      while (await lines.readLine() !== null) {
+        // QUIT, then the end when the client exits
+      }
+    } catch (error) {
+      if (!isConnectionLost(error)) throw error; // the client left mid-line
     }
-  })().catch((error) => {
-    if (!isConnectionLost(error)) throw error; // the client left mid-line
   });
-  const result = await runScript(
-    CLIENT,
-    ["--port", String(listener.addr.port), "--name", "ann"],
-    { ...CLIENT_FLAGS, stdin: "" },
-  );
-  await serving;
+  const result = await runAnn(server.port);
+  await server.serving;
   strictEqual(result.code, 1);
   strictEqual(
     result.stderr,
@@ -232,6 +216,36 @@ Deno.test("a crowded room's USERS line is shown; a line past 512 KiB: one senten
     `In the room: ${crowd.join(", ")}`,
   );
 });
+
+/**
+ * A scripted server for one client: it expects `LOGIN ann`, answers
+ * `WELCOME ann`, then runs `script`. Dispose it to stop listening.
+ */
+function fakeServer(
+  script: (conn: Deno.Conn, lines: LineReader) => Promise<void>,
+): Disposable & { port: number; serving: Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    using conn = await listener.accept();
+    const lines = new LineReader(conn);
+    strictEqual(await lines.readLine(), "LOGIN ann");
+    await writeAll(conn, encodeLine("WELCOME ann"));
+    await script(conn, lines);
+  })();
+  return {
+    port: listener.addr.port,
+    serving,
+    [Symbol.dispose]: () => listener.close(),
+  };
+}
+
+/** The chat window as ann, typing nothing (so it leaves at once). */
+function runAnn(port: number): Promise<ScriptResult> {
+  return runScript(CLIENT, ["--port", String(port), "--name", "ann"], {
+    ...CLIENT_FLAGS,
+    stdin: "",
+  });
+}
 
 Deno.test("--help and bad flags", async () => {
   const help = await runScript(CLIENT, ["--help"], CLIENT_FLAGS);
