@@ -218,7 +218,8 @@ function convert(name: string, spec: FlagSpec, raw: string | boolean) {
           `--${name} must be a host name or IP address (like 127.0.0.1, ::1 or lab-pc), not "${raw}"`,
         );
       }
-      return raw.replace(/^\[(.*)\]$/, "$1"); // [::1] is ::1 to a lookup too
+      // [::1] as ::1: Deno.listen takes both, the UDP lookup only this one.
+      return raw.replace(/^\[(.*)\]$/, "$1");
     }
     case "integer":
     case "number": {
