@@ -122,14 +122,18 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
   async function serve(conn: Deno.TcpConn): Promise<void> {
     conn.setNoDelay(true); // each line leaves at once, not after the next
     const session = new Session(conn, context);
-    if (sessions.size - refused.size >= maxClients) {
+    const full = sessions.size - refused.size >= maxClients;
+    sessions.set(conn, session);
+    // run() logs "connected" at once, then waits for input: a refusal
+    // is logged after that line, as it happens after the connection.
+    const running = session.run();
+    if (full) {
       log(`${session.addr} refused: server full`);
       refused.add(session);
       session.end("ERROR server full");
     }
-    sessions.set(conn, session);
     try {
-      await session.run();
+      await running;
     } finally {
       sessions.delete(conn);
       refused.delete(session);

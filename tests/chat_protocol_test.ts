@@ -461,6 +461,12 @@ Deno.test({
         await server.waitFor("connected");
         await using second = await ChatClient.connect(target, names);
         strictEqual(await second.next(), "ERROR server full");
+        const { port } = second.client.conn.localAddr as Deno.NetAddr;
+        await server.waitFor(`:${port} refused: server full`);
+        deepStrictEqual(server.seen.slice(-2), [
+          `127.0.0.1:${port} connected`,
+          `127.0.0.1:${port} refused: server full`,
+        ]);
         strictEqual(await first.next(), "ERROR login timeout");
         await first.expectClosed();
       },
