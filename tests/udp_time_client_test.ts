@@ -502,3 +502,31 @@ Deno.test(
     assert.equal(lines.at(-1), "[server] UDP time server stopped");
   },
 );
+
+Deno.test(
+  "deno task udp-time: a signal to it alone stops the client, then the server",
+  OWN_ONLY,
+  async () => {
+    // As `kill PID` would: only the task's own process gets the signal. The
+    // client stops by itself after --count anyway, so that a regression
+    // fails this test instead of hanging it on an orphaned client's output.
+    await using pair = startScript("tools/pair.ts", [
+      ...["udp/time_server.ts", "udp/time_client.ts", "--count", "20"],
+      ...["--min-delay", "0.1", "--max-delay", "0.2"],
+    ], { denoFlags: ["--allow-run", "--allow-read"] });
+    await pair.waitFor(ANSWER_LINE);
+    pair.child.kill("SIGTERM");
+    const result = await pair.finish();
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trimEnd().split("\n");
+    const stopped = lines.find((l) => l.startsWith("Stopped: "));
+    assert.ok(stopped && !stopped.startsWith("Stopped: 20 "), result.stdout);
+    assert.equal(lines.at(-1), "[server] UDP time server stopped");
+  },
+);
+
+Deno.test("deno task udp-time --port: refused, it picks the port", async () => {
+  const result = await runTask("udp-time", ["--port", "5"]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /^--port is chosen here/);
+});

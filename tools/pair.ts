@@ -25,15 +25,34 @@ async function main(): Promise<number> {
   if (!serverScript?.endsWith(".ts") || !clientScript?.endsWith(".ts")) {
     throw new UsageError(USAGE_HINT);
   }
+  const taken = clientArgs.find((arg) => /^--(host|port)(=|$)/.test(arg));
+  if (taken) {
+    throw new UsageError(
+      `${
+        taken.split("=")[0]
+      } is chosen here (the server runs on a free port of 127.0.0.1); to reach another server, run its client task alone`,
+    );
+  }
   const server = new Deno.Command(Deno.execPath(), {
     args: [...RUN_FLAGS, serverScript, "--host", "127.0.0.1", "--port", "0"],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  // Ctrl+C reaches the whole process group; the client and server handle it.
-  const ignore = () => {};
-  Deno.addSignalListener("SIGINT", ignore);
+  // Ctrl+C reaches the whole process group, and the client and the server
+  // stop by themselves. A signal sent to this process alone (`kill PID`) is
+  // passed on: to the client once it runs (the server is stopped after it,
+  // below), else to the server.
+  let client: Deno.ChildProcess | undefined;
+  const passOn = () => {
+    try {
+      (client ?? server).kill("SIGTERM");
+    } catch {
+      // already stopped
+    }
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, passOn);
   try {
     const serverLines = new LineReader(streamSource(server.stdout));
     const first = await serverLines.readLine();
@@ -53,7 +72,7 @@ async function main(): Promise<number> {
         console.error,
       ),
     ]);
-    const client = new Deno.Command(Deno.execPath(), {
+    client = new Deno.Command(Deno.execPath(), {
       args: [...RUN_FLAGS, clientScript, "--port", port, ...clientArgs],
       stdin: "inherit",
       stdout: "inherit",
@@ -69,7 +88,7 @@ async function main(): Promise<number> {
     await serverDone;
     return code;
   } finally {
-    Deno.removeSignalListener("SIGINT", ignore);
+    for (const signal of signals) Deno.removeSignalListener(signal, passOn);
     try {
       server.kill("SIGKILL");
     } catch {
