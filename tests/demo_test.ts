@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runScript } from "./support.ts";
+import { runScript, startScript } from "./support.ts";
 
 Deno.test("deno task demo plays every exercise and shows both sides", async (t) => {
   const demo = await runScript("tools/demo.ts", [], {
@@ -61,4 +61,35 @@ Deno.test("deno task demo plays every exercise and shows both sides", async (t) 
     expect(/^ {3}alice \| bob: hello alice, bye$/);
     expect(/^ {3}alice \| bob has left the chat\.$/);
   });
+});
+
+Deno.test("deno task demo: a SIGTERM to it alone stops the scripts it runs", async () => {
+  await using demo = startScript("tools/demo.ts", [], {
+    denoFlags: ["--allow-run", "--allow-read"],
+  });
+  const listening = await demo.waitFor(
+    /server \| .*listening on 127\.0\.0\.1:/,
+  );
+  const port = Number(/:(\d+)$/.exec(listening)?.[1]);
+  demo.child.kill("SIGTERM");
+  const result = await demo.finish();
+  assert.equal(result.code, 143, result.stderr);
+  assert.match(result.stdout, /^Stopped \(SIGTERM\): stopping the scripts/m);
+  // The UDP hello server it had started is gone: its port is free again.
+  const socket = Deno.listenDatagram({
+    hostname: "127.0.0.1",
+    port,
+    transport: "udp",
+  });
+  socket.close();
+});
+
+Deno.test("deno task demo --help, and a flag it does not take", async () => {
+  const flags = { denoFlags: ["--allow-run", "--allow-read"] };
+  const help = await runScript("tools/demo.ts", ["--help"], flags);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: deno task demo$/m);
+  const bad = await runScript("tools/demo.ts", ["--bogus"], flags);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--bogus/);
 });

@@ -40,6 +40,21 @@ export interface ActorOptions {
 
 /** A running script whose output is printed and can be waited for. */
 export class Actor implements AsyncDisposable {
+  /** Every actor not yet exited: what a stopped demo still has to stop. */
+  static readonly #running = new Set<Actor>();
+  static #stopped = false;
+
+  /**
+   * Stop every script still running (as {@linkcode Actor.stop}); no new one
+   * starts after this.
+   */
+  static async stopAll(): Promise<void> {
+    Actor.#stopped = true;
+    await Promise.all(
+      [...Actor.#running].map((actor) => actor.stop().catch(() => {})),
+    );
+  }
+
   readonly tag: string;
   /** Everything it printed, stdout and stderr, in order of arrival. */
   readonly lines: string[] = [];
@@ -53,6 +68,7 @@ export class Actor implements AsyncDisposable {
 
   /** Start `deno run <net flags> SCRIPT ARGS` from the project root. */
   constructor(options: ActorOptions) {
+    if (Actor.#stopped) throw new Error("stopped: no new script starts");
     this.tag = options.tag;
     this.#print = options.print ?? console.log;
     this.#showTyped = options.showTyped ?? true;
@@ -69,6 +85,8 @@ export class Actor implements AsyncDisposable {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    Actor.#running.add(this);
+    this.#child.status.then(() => Actor.#running.delete(this));
     if (options.stdin) this.#writer = this.#child.stdin.getWriter();
     this.#reading = Promise.all([
       this.#collect(this.#child.stdout, "|"),

@@ -10,8 +10,16 @@
  * @module
  */
 
-import { runMain } from "../lib/cli.ts";
+import { parseFlags, runMain } from "../lib/cli.ts";
+import { onShutdown } from "../lib/net.ts";
 import { Actor } from "./actor.ts";
+
+const COMMAND = {
+  name: "demo",
+  summary:
+    "Runs every exercise end to end with scripted clients and shows both sides.",
+  flags: {},
+} as const;
 
 /** One part of the demo: a heading and the steps that play it. */
 interface Part {
@@ -28,6 +36,14 @@ const PARTS: Part[] = [
 ];
 
 async function main(): Promise<number> {
+  parseFlags(COMMAND);
+  // Ctrl+C reaches every script too; a signal to this process alone must
+  // not leave a server running.
+  onShutdown(async (signal) => {
+    console.log(`\nStopped (${signal}): stopping the scripts still running.`);
+    await Actor.stopAll();
+    Deno.exit(signal === "SIGINT" ? 130 : 143);
+  });
   const failed: string[] = [];
   for (const part of PARTS) {
     console.log(`\n== ${part.title} ==\n`);
@@ -178,4 +194,4 @@ async function chat(): Promise<void> {
   await stopServer(server);
 }
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) await runMain(main, COMMAND);
