@@ -204,6 +204,31 @@ Deno.test("runTimeClient() when datagrams are lost", async (t) => {
   });
 
   await t.step(
+    "a late answer to the other request is not taken for this one's",
+    async () => {
+      // Each request meets a stray answer of the other kind first, as when
+      // a slow server's answer to the previous request arrives late.
+      await using fake = new FakeServer(async (got, reply) => {
+        const date = got.text === "SEND_DATE";
+        await reply(date ? "12:00:00" : "2030-01-01");
+        await reply(date ? "2030-01-01" : "12:00:00");
+      });
+      const { deps, lines } = fakeDeps([0.2, 0.5, 0.7]); // DATE, delay, TIME
+      await runTimeClient(optionsFor(fake.addr, { count: 2 }), deps);
+      assert.deepEqual(answerLines(lines), [
+        "SEND_DATE -> 2030-01-01",
+        "SEND_TIME -> 12:00:00",
+      ]);
+      assert.ok(
+        lines.includes(
+          "SEND_DATE: ignored 12:00:00, a late answer to the other request",
+        ),
+        lines.join("\n"),
+      );
+    },
+  );
+
+  await t.step(
     "a server that never answers: every request reported, then an error",
     async () => {
       await using fake = new FakeServer(() => {});

@@ -249,11 +249,30 @@ async function ask(
     } catch (error) {
       throw sendFailure(error, server);
     }
-    const answer = await inbox.next(options.timeout * 1000, signal);
-    if (answer !== null) return showAnswer(answer);
+    const deadline = Date.now() + options.timeout * 1000;
+    while (true) {
+      const answer = await inbox.next(deadline - Date.now(), signal);
+      if (answer === null) break;
+      const text = showAnswer(answer);
+      if (!answersTheOther(request, text)) return text;
+      log(`${request}: ignored ${text}, a late answer to the other request`);
+    }
     if (signal.aborted) return null;
   }
   return null;
+}
+
+/**
+ * Whether `answer` plainly answers the other request: a time for
+ * SEND_DATE, a date for SEND_TIME. UDP answers carry no request number, so
+ * an answer that comes after its request was given up (a slow server) may
+ * meet the next request; one of the same kind cannot be told apart.
+ */
+function answersTheOther(request: string, answer: string): boolean {
+  const other = request === "SEND_DATE"
+    ? /^\d\d:\d\d:\d\d$/
+    : /^\d{4}-\d\d-\d\d$/;
+  return other.test(answer);
 }
 
 /** The answer as sent, unless it holds what a terminal must not print raw. */
