@@ -196,6 +196,28 @@ Deno.test("udp-hello-client script", async (t) => {
     assert.deepEqual(fake.received.map((r) => r.text), ["héllo wörld"]);
   });
 
+  await t.step(
+    "--host 0.0.0.0, as a server says it listens, reaches this machine",
+    async () => {
+      await using fake = new FakeServer(
+        (_got, reply) => reply("Ok"),
+        "0.0.0.0",
+      );
+      const port = String(fake.addr.port);
+      const result = await runScript(CLIENT, [
+        "--host",
+        "0.0.0.0",
+        "--port",
+        port,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(
+        result.stdout.trimEnd().split("\n").at(-1),
+        `Answer from 127.0.0.1:${port}: "Ok"`,
+      );
+    },
+  );
+
   await t.step("ignores a datagram from another address", async () => {
     await using intruder = new TestSocket();
     await using fake = new FakeServer(async (got, reply) => {

@@ -133,13 +133,24 @@ export async function lookupServer(
 ): Promise<Deno.NetAddr> {
   try {
     const { address } = await lookup(host);
-    return { transport: "udp", hostname: address, port };
+    return { transport: "udp", hostname: loopbackFor(address), port };
   } catch (error) {
     if (!isLookupFailure(error)) throw error;
     throw new FatalError(
       `Cannot send to ${hostPort(host, port)}: host not found (check --host)`,
     );
   }
+}
+
+/**
+ * `0.0.0.0` and `::` (what a server prints it listens on) mean "this
+ * machine" when sent to, but the answer comes back from `127.0.0.1` or
+ * `::1`: ask that address, so the answer is recognised as the server's.
+ */
+function loopbackFor(address: string): string {
+  if (address === "0.0.0.0") return "127.0.0.1";
+  if (address === "::") return "::1";
+  return address;
 }
 
 /**
