@@ -27,10 +27,9 @@ async function main(): Promise<number> {
   }
   const taken = clientArgs.find((arg) => /^--(host|port)(=|$)/.test(arg));
   if (taken) {
+    const flag = taken.split("=")[0];
     throw new UsageError(
-      `${
-        taken.split("=")[0]
-      } is chosen here (the server runs on a free port of 127.0.0.1); to reach another server, run its client task alone`,
+      `${flag} is chosen here (the server runs on a free port of 127.0.0.1); to reach another server, run its client task alone`,
     );
   }
   const server = new Deno.Command(Deno.execPath(), {
