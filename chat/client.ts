@@ -23,6 +23,7 @@
 
 import { clientFlags, FatalError, parseFlags, runMain } from "../lib/cli.ts";
 import {
+  encodeLine,
   isConnectionLost,
   LineReader,
   LineTooLongError,
@@ -190,7 +191,7 @@ export function actionFor(typed: string): Action {
   if (text.startsWith("/") && !msg) return { hint: HELP };
   const line = msg ? `TELL ${msg[1]} ${msg[2]}` : `SAY ${typed}`;
   // The server closes the connection on a longer line: say so instead.
-  const bytes = encoder.encode(line).length;
+  const bytes = encodeLine(line).length - 1; // without its "\n"
   if (bytes > MAX_LINE_BYTES) {
     return {
       hint:
@@ -199,8 +200,6 @@ export function actionFor(typed: string): Action {
   }
   return { send: line };
 }
-
-const encoder = new TextEncoder();
 
 /**
  * How a server line is shown to a person (`undefined`: not shown). Text
