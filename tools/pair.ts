@@ -13,6 +13,7 @@
 
 import { FatalError, runMain, UsageError } from "../lib/cli.ts";
 import { LineReader, streamSource } from "../lib/lines.ts";
+import { onShutdown } from "../lib/net.ts";
 
 /** The permissions every exercise needs (UDP ones also need unstable net). */
 const RUN_FLAGS = ["run", "--allow-net", "--unstable-net"];
@@ -43,15 +44,13 @@ async function main(): Promise<number> {
   // passed on: to the client once it runs (the server is stopped after it,
   // below), else to the server.
   let client: Deno.ChildProcess | undefined;
-  const passOn = () => {
+  const removeHandlers = onShutdown(() => {
     try {
       (client ?? server).kill("SIGTERM");
     } catch {
       // already stopped
     }
-  };
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, passOn);
+  });
   try {
     const serverLines = new LineReader(streamSource(server.stdout));
     const first = await serverLines.readLine();
@@ -87,7 +86,7 @@ async function main(): Promise<number> {
     await serverDone;
     return code;
   } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, passOn);
+    removeHandlers();
     try {
       server.kill("SIGKILL");
     } catch {
