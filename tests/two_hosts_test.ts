@@ -166,25 +166,12 @@ async function makeHosts(): Promise<Hosts> {
   const id = crypto.randomUUID().slice(0, 6);
   const a = `lab-a-${id}`;
   const b = `lab-b-${id}`;
-  const dispose = async () => {
-    // Deleting a namespace deletes the veth end inside it, and so the pair.
-    for (const ns of [a, b]) {
-      await ip("netns", "del", ns).catch(() => {});
-    }
-  };
-  try {
-    await ip("netns", "add", a);
-    await ip("netns", "add", b);
-    await ip(
-      ...["link", "add", `va${id}`, "netns", a, "type", "veth"],
-      ...["peer", "name", `vb${id}`, "netns", b],
+  const dispose = await makeNamespaces([a, b], async () => {
+    await cable(
+      { ns: a, dev: `va${id}`, addr: A_ADDR },
+      { ns: b, dev: `vb${id}`, addr: B_ADDR },
     );
-    await configure(a, `va${id}`, A_ADDR);
-    await configure(b, `vb${id}`, B_ADDR);
-  } catch (error) {
-    await dispose();
-    throw error;
-  }
+  });
   return { a, b, [Symbol.asyncDispose]: dispose };
 }
 
@@ -207,33 +194,20 @@ interface RoutedHosts extends AsyncDisposable {
 async function makeRoutedHosts(): Promise<RoutedHosts> {
   const id = crypto.randomUUID().slice(0, 6);
   const [server, router, laptop] = ["s", "r", "l"].map((h) => `lab-${h}-${id}`);
-  const dispose = async () => {
-    for (const ns of [server, router, laptop]) {
-      await ip("netns", "del", ns).catch(() => {});
-    }
-  };
-  try {
-    for (const ns of [server, router, laptop]) await ip("netns", "add", ns);
-    await ip(
-      ...["link", "add", `vs${id}`, "netns", server, "type", "veth"],
-      ...["peer", "name", `vrs${id}`, "netns", router],
+  const dispose = await makeNamespaces([server, router, laptop], async () => {
+    await cable(
+      { ns: server, dev: `vs${id}`, addr: SERVER_ADDR },
+      { ns: router, dev: `vrs${id}`, addr: "10.201.1.254" },
     );
-    await ip(
-      ...["link", "add", `vl${id}`, "netns", laptop, "type", "veth"],
-      ...["peer", "name", `vrl${id}`, "netns", router],
+    await cable(
+      { ns: laptop, dev: `vl${id}`, addr: LAPTOP_ADDR },
+      { ns: router, dev: `vrl${id}`, addr: "10.201.2.254" },
     );
-    await configure(server, `vs${id}`, SERVER_ADDR);
-    await configure(router, `vrs${id}`, "10.201.1.254");
-    await configure(router, `vrl${id}`, "10.201.2.254");
-    await configure(laptop, `vl${id}`, LAPTOP_ADDR);
     await ip("-n", server, "route", "add", "default", "via", "10.201.1.254");
     await ip("-n", laptop, "route", "add", "default", "via", "10.201.2.254");
     await setSysctl(router, "net/ipv4/ip_forward", "1");
     await setSysctl(server, "net/ipv4/tcp_retries2", "3");
-  } catch (error) {
-    await dispose();
-    throw error;
-  }
+  });
   return {
     server,
     laptop,
@@ -245,16 +219,48 @@ async function makeRoutedHosts(): Promise<RoutedHosts> {
   };
 }
 
+/**
+ * Add the namespaces `names` and run `build` on them. Returns what deletes
+ * them again; if `build` fails they are deleted at once.
+ */
+async function makeNamespaces(
+  names: string[],
+  build: () => Promise<void>,
+): Promise<() => Promise<void>> {
+  const dispose = async () => {
+    // Deleting a namespace deletes the veth ends inside it, and so the pairs.
+    for (const ns of names) await ip("netns", "del", ns).catch(() => {});
+  };
+  try {
+    for (const ns of names) await ip("netns", "add", ns);
+    await build();
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return dispose;
+}
+
+/** One end of a cable: the namespace, its device's name, its address. */
+interface End {
+  ns: string;
+  dev: string;
+  addr: string;
+}
+
+/** A veth pair from `a` to `b` (a virtual Ethernet cable), both ends up. */
+async function cable(a: End, b: End) {
+  await ip(
+    ...["link", "add", a.dev, "netns", a.ns, "type", "veth"],
+    ...["peer", "name", b.dev, "netns", b.ns],
+  );
+  await configure(a.ns, a.dev, a.addr);
+  await configure(b.ns, b.dev, b.addr);
+}
+
 /** Write `value` to /proc/sys/`key` inside namespace `ns`. */
 async function setSysctl(ns: string, key: string, value: string) {
-  const { success, stderr } = await new Deno.Command("ip", {
-    args: ["netns", "exec", ns, "sh", "-c", `echo ${value} > /proc/sys/${key}`],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!success) {
-    throw new Error(`${key}=${value}: ${new TextDecoder().decode(stderr)}`);
-  }
+  await ip("netns", "exec", ns, "sh", "-c", `echo ${value} > /proc/sys/${key}`);
 }
 
 async function configure(ns: string, dev: string, addr: string) {
