@@ -289,9 +289,10 @@ export function writeLine(sink: ByteSink, text: string): Promise<void> {
 }
 
 /**
- * Whether `error` means the connection is gone (the peer reset it or went
- * away, or it was closed under a pending read or write): the I/O errors
- * that end one connection, and only that one. Anything else is a bug.
+ * Whether `error` means the connection is gone: the operating system
+ * reported trouble with the socket (the peer reset it or went away, the
+ * network is gone), or it was closed under a pending read or write. These
+ * end one connection, and only that one. Anything else is a bug.
  *
  * @example
  * ```ts
@@ -301,7 +302,7 @@ export function writeLine(sink: ByteSink, text: string): Promise<void> {
  * ```
  */
 export function isConnectionLost(error: unknown): boolean {
-  return isUnreachable(error) ||
+  return errnoName(error) !== undefined ||
     error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.ConnectionAborted ||
     error instanceof Deno.errors.BrokenPipe ||
@@ -309,28 +310,26 @@ export function isConnectionLost(error: unknown): boolean {
     error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.WriteZero ||
     error instanceof Deno.errors.TimedOut ||
+    error instanceof Deno.errors.NetworkUnreachable ||
     error instanceof Deno.errors.BadResource ||
     error instanceof Deno.errors.Interrupted;
 }
 
 /**
- * A laptop that leaves the network (lid closed, out of Wi-Fi) behind a
- * router: the router answers our resends with "host unreachable", and when
- * TCP gives up (after about 15 minutes) the pending read or write fails
- * with that instead of a time-out. Deno has a class for one of these
- * (`NetworkUnreachable`); the others come as a plain Error with a `code`:
- * `Error: No route to host (os error 113)`, code `EHOSTUNREACH`.
+ * The name of the system error behind `error` (`ECONNRESET`, `EMFILE`), if
+ * the operating system reported it. A socket fails in more ways than Deno
+ * has classes for: a laptop that leaves the network behind a router ends
+ * its connection, about 15 minutes later, with a plain
+ * `Error: No route to host (os error 113)`, code `EHOSTUNREACH`. Every
+ * error from the system carries such a `code`; Node-style codes of
+ * programming errors (`ERR_INVALID_ARG_TYPE`) do not look like one.
  */
-function isUnreachable(error: unknown): boolean {
-  if (error instanceof Deno.errors.NetworkUnreachable) return true;
+export function errnoName(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return error instanceof Error && typeof code === "string" &&
-    UNREACHABLE_CODES.has(code);
+      ERRNO_NAME.test(code)
+    ? code
+    : undefined;
 }
 
-const UNREACHABLE_CODES = new Set([
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EHOSTDOWN",
-  "ENETDOWN",
-]);
+const ERRNO_NAME = /^E[A-Z0-9]+$/;

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { isConnectionLost } from "./lines.ts";
+import { errnoName, isConnectionLost } from "./lines.ts";
 
 /** Pause after a failed accept (e.g. out of file descriptors) before retrying. */
 const ACCEPT_RETRY_MS = 100;
@@ -80,7 +80,10 @@ export function serveConnections(
         conn = await listener.accept();
       } catch (error) {
         if (stopping || error instanceof Deno.errors.BadResource) return;
-        if (isConnectionLost(error)) continue; // it left before we took it
+        // accept(2) passes on the network errors of a client that left
+        // before we took it: skip that one. Out of file descriptors or
+        // memory, say so and wait a little before trying again.
+        if (isConnectionLost(error) && !outOfResources(error)) continue;
         onAcceptError(error as Error);
         await new Promise((wake) => setTimeout(wake, ACCEPT_RETRY_MS));
         continue;
@@ -109,6 +112,13 @@ export function serveConnections(
     [Symbol.asyncDispose]: close,
   };
 }
+
+/** No file descriptor or memory left for a new connection. */
+function outOfResources(error: unknown): boolean {
+  return OUT_OF_RESOURCES.has(errnoName(error) ?? "");
+}
+
+const OUT_OF_RESOURCES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 
 /**
  * Close `resource` unless it is closed already (a server's close() may have

@@ -361,16 +361,21 @@ Deno.test("writing to a peer that is gone is a lost connection, not a bug", asyn
   assert.ok(isConnectionLost(new Deno.errors.BadResource("closed")));
   assert.ok(isConnectionLost(new Deno.errors.Interrupted("closed")));
   // A client gone from behind a router, as Deno 2.9 reports it (seen in
-  // tests/unreachable_test.ts's setup): a plain Error with the errno's code.
+  // tests/two_hosts_test.ts): a plain Error with the errno's name as code.
+  // Any such system error ends the connection, not only the ones we met.
   const unreachable = Object.assign(
     new Error("No route to host (os error 113)"),
     { code: "EHOSTUNREACH" },
   );
   assert.ok(isConnectionLost(unreachable));
   assert.ok(isConnectionLost(new Deno.errors.NetworkUnreachable("gone")));
+  assert.ok(isConnectionLost(Object.assign(new Error("x"), { code: "EIO" })));
   assert.ok(
-    !isConnectionLost(Object.assign(new Error("x"), { code: "EINVAL" })),
+    !isConnectionLost(
+      Object.assign(new TypeError("a bug"), { code: "ERR_INVALID_ARG_TYPE" }),
+    ),
   );
+  assert.ok(!isConnectionLost({ code: "ECONNRESET" })); // not an Error
   assert.ok(!isConnectionLost(new TypeError("a bug")));
   assert.ok(!isConnectionLost(new LineTooLongError(1024)));
 });

@@ -1,0 +1,64 @@
+/**
+ * The accept loop that the three TCP servers share (lib/tcp_server.ts): a
+ * server out of file descriptors says so, waits, and takes clients again
+ * once some have left.
+ */
+
+import assert from "node:assert/strict";
+import { LineReader, writeLine } from "../lib/lines.ts";
+import { ROOT, RUN_FLAGS, RunningScript } from "./support.ts";
+
+Deno.test("out of file descriptors: the chat server says so, waits, and serves again", async () => {
+  // 64 descriptors: Deno needs about 20, so some 40 clients fit.
+  await using script = new RunningScript(
+    new Deno.Command("bash", {
+      args: [
+        "-c",
+        'ulimit -n 64 && exec "$0" "$@"',
+        Deno.execPath(),
+        "run",
+        ...RUN_FLAGS,
+        "chat/server.ts",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+      ],
+      cwd: ROOT,
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn(),
+  );
+  const crowd: Deno.TcpConn[] = [];
+  try {
+    const first = await script.waitFor(/listening on/);
+    const port = Number(/:(\d+)$/.exec(first)![1]);
+    // The kernel completes connections the server cannot take yet: they wait
+    // in the listen queue.
+    for (let i = 0; i < 80; i++) {
+      crowd.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    }
+    await script.waitFor(
+      "Cannot accept a connection: Too many open files (os error 24)",
+    );
+    for (const conn of crowd.splice(0)) conn.close();
+
+    // Those that left are taken and let go; then a newcomer is served.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await writeLine(conn, "LOGIN zoe");
+      assert.equal(await new LineReader(conn).readLine(), "WELCOME zoe");
+    } finally {
+      conn.close();
+    }
+    const { code, stdout, stderr } = await script.stop("SIGTERM");
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, "");
+    assert.match(stdout, /logged in as zoe/);
+    assert.match(stdout, /Chat server stopped$/);
+  } finally {
+    for (const conn of crowd) conn.close();
+  }
+});
