@@ -27,7 +27,11 @@ import { batchedStdout } from "../lib/batched_log.ts";
 import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
 import { MAX_LINE_BYTES } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
-import { serveConnections } from "../lib/tcp_server.ts";
+import {
+  reportBug,
+  serveConnections,
+  type ServeOptions,
+} from "../lib/tcp_server.ts";
 import { Room } from "./room.ts";
 import { Session, type SessionContext } from "./session.ts";
 
@@ -91,6 +95,8 @@ export interface ChatServerOptions {
   maxQueue?: number;
   /** Longest line accepted, in bytes. */
   maxLine?: number;
+  /** A session that fails with a bug: default crash (tests); the script reports it. */
+  onBug?: ServeOptions["onBug"];
 }
 
 /** A running chat server. */
@@ -146,6 +152,7 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
   return serveConnections(listener, serve, {
     onAcceptError: (error) =>
       log(`Cannot accept a connection: ${error.message}`),
+    onBug: options.onBug,
     endConnection: (conn) =>
       sessions.get(conn)?.end("ERROR server shutting down", SHUTDOWN_LINGER_MS),
   });
@@ -158,6 +165,7 @@ async function main(): Promise<void> {
     hostname: flags.host,
     port: flags.port,
     log: stdout.log,
+    onBug: reportBug,
     maxClients: flags["max-clients"],
     loginTimeout: flags["login-timeout"],
     maxQueue: flags["max-queue"],

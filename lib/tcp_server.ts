@@ -8,6 +8,11 @@
  * The knock-knock, calculator and chat servers share it; the chat server
  * ends its connections with a last line instead (`endConnection`).
  *
+ * Each task catches its own connection's I/O errors. What else escapes a
+ * task is a bug: by default it crashes the server loudly, which is what a
+ * test wants; the scripts pass `onBug: reportBug` instead, so that in class
+ * a bug ends one session and the server goes on serving the others.
+ *
  * @example
  * ```ts
  * import { serveConnections } from "./tcp_server.ts";
@@ -22,6 +27,7 @@
  */
 
 import { errnoName, isConnectionLost } from "./lines.ts";
+import { formatAddr } from "./net.ts";
 
 /** Pause after a failed accept (e.g. out of file descriptors) before retrying. */
 const ACCEPT_RETRY_MS = 100;
@@ -38,6 +44,12 @@ export interface ServeOptions {
    * finish. Default: close it (its pending read fails).
    */
   endConnection?: (conn: Deno.TcpConn) => void;
+  /**
+   * A connection's task failed with an error it did not catch (a bug); its
+   * connection is closed and the others go on. Default: none, the error is
+   * left uncaught and the process crashes.
+   */
+  onBug?: (error: unknown, conn: Deno.TcpConn) => void;
 }
 
 /** A running TCP server. */
@@ -51,7 +63,8 @@ export interface TcpServer extends AsyncDisposable {
 /**
  * Accept connections on `listener` until {@linkcode TcpServer.close}, running
  * `handle(conn)` for each at the same time. `handle` catches the errors of
- * its own connection; `conn` is closed for it when it returns. An error from
+ * its own connection; `conn` is closed for it when it returns. What it
+ * throws goes to `options.onBug`, if given. An error from
  * `accept` itself never stops the loop: a client that left before it was
  * taken is skipped, anything else goes to `options.onAcceptError`.
  *
@@ -68,7 +81,8 @@ export function serveConnections(
   handle: (conn: Deno.TcpConn) => Promise<void>,
   options: ServeOptions = {},
 ): TcpServer {
-  const { onAcceptError = () => {}, endConnection = closeQuietly } = options;
+  const { onAcceptError = () => {}, endConnection = closeQuietly, onBug } =
+    options;
   const connections = new Set<Deno.TcpConn>();
   const tasks = new Set<Promise<void>>();
   let stopping = false;
@@ -89,7 +103,9 @@ export function serveConnections(
         continue;
       }
       connections.add(conn);
-      const task = handle(conn).finally(() => {
+      const running = handle(conn);
+      const caught = onBug ? running.catch((bug) => onBug(bug, conn)) : running;
+      const task = caught.finally(() => {
         closeQuietly(conn);
         connections.delete(conn);
         tasks.delete(task);
@@ -111,6 +127,26 @@ export function serveConnections(
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * The scripts' `onBug`: say on stderr, with the stack, that a bug ended one
+ * client's session, and let the server go on.
+ *
+ * @example
+ * ```ts ignore
+ * import { reportBug, serveConnections } from "./tcp_server.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * serveConnections(listener, async () => {}, { onBug: reportBug });
+ * ```
+ */
+export function reportBug(error: unknown, conn: Deno.TcpConn): void {
+  console.error(
+    `Bug: the session of ${
+      formatAddr(conn.remoteAddr)
+    } failed and was closed; serving the others. Please report:`,
+    error,
+  );
 }
 
 /** No file descriptor or memory left for a new connection. */

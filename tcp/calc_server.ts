@@ -33,7 +33,9 @@ import {
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
 import {
   closeQuietly,
+  reportBug,
   serveConnections,
+  type ServeOptions,
   type TcpServer,
 } from "../lib/tcp_server.ts";
 import { printable, quote } from "./quote.ts";
@@ -66,6 +68,8 @@ export interface CalcServerOptions {
   port: number;
   /** One line per event (default `console.log`). */
   log?: (line: string) => void;
+  /** A session that fails with a bug: default crash (tests); the script reports it. */
+  onBug?: ServeOptions["onBug"];
 }
 
 /** A running calculator server. */
@@ -83,6 +87,7 @@ export function startCalcServer(options: CalcServerOptions): CalcServer {
     {
       onAcceptError: (error) =>
         log(`Cannot accept a connection: ${error.message}`),
+      onBug: options.onBug,
     },
   );
 }
@@ -234,6 +239,7 @@ async function main(): Promise<void> {
     hostname: flags.host,
     port: flags.port,
     log: stdout.log,
+    onBug: reportBug,
   });
   // Ready for Ctrl+C or SIGTERM before saying so: a script that reads the
   // first line may stop us right after it.

@@ -36,7 +36,9 @@ import {
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
 import {
   closeQuietly,
+  reportBug,
   serveConnections,
+  type ServeOptions,
   type TcpServer,
 } from "../lib/tcp_server.ts";
 import { quote } from "./quote.ts";
@@ -60,6 +62,8 @@ export interface KnockServerOptions {
   port: number;
   /** One line per event (default `console.log`). */
   log?: (line: string) => void;
+  /** A session that fails with a bug: default crash (tests); the script reports it. */
+  onBug?: ServeOptions["onBug"];
 }
 
 /** A running knock-knock server. */
@@ -77,6 +81,7 @@ export function startKnockServer(options: KnockServerOptions): KnockServer {
     {
       onAcceptError: (error) =>
         log(`Cannot accept a connection: ${error.message}`),
+      onBug: options.onBug,
     },
   );
 }
@@ -109,7 +114,7 @@ async function answerKnock(
     } else if (isConnectionLost(error)) {
       log(`Lost the connection to ${client}`);
     } else {
-      throw error; // a bug: crash loudly
+      throw error; // a bug: for onBug (lib/tcp_server.ts)
     }
   } finally {
     closeQuietly(conn);
@@ -118,7 +123,11 @@ async function answerKnock(
 
 async function main(): Promise<void> {
   const flags = parseFlags(COMMAND);
-  const server = startKnockServer({ hostname: flags.host, port: flags.port });
+  const server = startKnockServer({
+    hostname: flags.host,
+    port: flags.port,
+    onBug: reportBug,
+  });
   // Ready for Ctrl+C or SIGTERM before saying so: a script that reads the
   // first line may stop us right after it.
   const stopped = new Promise((stop) => onShutdown(stop));

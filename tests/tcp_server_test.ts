@@ -1,12 +1,45 @@
 /**
  * The accept loop that the three TCP servers share (lib/tcp_server.ts): a
- * server out of file descriptors says so, waits, and takes clients again
- * once some have left.
+ * bug in one session ends that session only when the server asks for it,
+ * and a server out of file descriptors says so, waits, and takes clients
+ * again once some have left.
  */
 
 import assert from "node:assert/strict";
 import { LineReader, writeLine } from "../lib/lines.ts";
+import { formatAddr } from "../lib/net.ts";
+import { serveConnections } from "../lib/tcp_server.ts";
 import { ROOT, RUN_FLAGS, RunningScript } from "./support.ts";
+
+Deno.test("a session that throws a bug: onBug gets it, and the next client is served", async () => {
+  const bugs: { error: unknown; client: string }[] = [];
+  let sessions = 0;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await using server = serveConnections(listener, async (conn) => {
+    if (++sessions === 1) throw new TypeError("a bug in the first session");
+    await writeLine(conn, "served");
+  }, {
+    onBug: (error, conn) =>
+      bugs.push({ error, client: formatAddr(conn.remoteAddr) }),
+  });
+
+  const first = await Deno.connect({ port: server.addr.port });
+  try {
+    // The server closes the connection of the failed session.
+    assert.equal(await new LineReader(first).readLine(), null);
+    assert.equal(bugs.length, 1);
+    assert.ok(bugs[0].error instanceof TypeError);
+    assert.equal(bugs[0].client, formatAddr(first.localAddr));
+  } finally {
+    first.close();
+  }
+  const second = await Deno.connect({ port: server.addr.port });
+  try {
+    assert.equal(await new LineReader(second).readLine(), "served");
+  } finally {
+    second.close();
+  }
+});
 
 Deno.test("out of file descriptors: the chat server says so, waits, and serves again", async () => {
   // 64 descriptors: Deno needs about 20, so some 40 clients fit.
