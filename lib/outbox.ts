@@ -88,6 +88,13 @@ export const WRITES_PER_TURN = 32;
 /** Bytes of one segment of a {@linkcode SharedLog}. */
 const SEGMENT_BYTES = 64 * 1024;
 
+/**
+ * A queued run of shared lines shorter than 1/4 of its segment is copied
+ * (see `#endRun`), so a reader's queue keeps at most 4 times its own bytes
+ * of the log alive.
+ */
+const VIEW_MIN_SHARE = 4;
+
 /** Where a line sits in a {@linkcode SharedLog}: bytes `start..end` of a segment. */
 export interface SharedLine {
   readonly segment: Uint8Array;
@@ -223,6 +230,21 @@ export class Outbox {
   }
 
   /**
+   * Bytes of memory the queue keeps alive: every buffer its chunks and the
+   * write in flight are views of, each counted once (a segment of the log,
+   * shared with other readers, counts whole).
+   */
+  get heldBytes(): number {
+    const buffers = new Set<ArrayBufferLike>();
+    for (const chunk of this.#chunks) buffers.add(chunk.buffer);
+    if (this.#runSegment) buffers.add(this.#runSegment.buffer);
+    if (this.#writing) buffers.add(this.#writing.buffer);
+    let bytes = 0;
+    for (const buffer of buffers) bytes += buffer.byteLength;
+    return bytes;
+  }
+
+  /**
    * Queue `bytes` (kept, not copied: do not change them afterwards), to be
    * written as soon as the code running now has finished. Returns false when
    * the outbox is closed or has just overflowed.
@@ -299,11 +321,29 @@ export class Outbox {
     this.#wakeWaiters();
   }
 
-  /** Queue the run of notices as a chunk (a view of the log, no copy). */
+  /**
+   * Queue the run of shared lines as a chunk: a view of the log, no copy,
+   * unless the run is short. A view keeps its whole segment alive, and a
+   * reader that stops reading while the room talks mostly past it (its own
+   * lines, private ones) would queue a short run per segment: a dozen bytes
+   * counted against its limit for each 64 KiB held. A copy holds what it
+   * counts, so what a reader keeps alive stays within
+   * {@linkcode VIEW_MIN_SHARE} times its queue, plus the segments of its
+   * open run and of its write in flight.
+   */
   #endRun(): void {
-    if (this.#runSegment === undefined) return;
-    this.#chunks.push(this.#runSegment.subarray(this.#runStart, this.#runEnd));
+    const run = this.#takeRun();
+    if (run === undefined) return;
+    const share = run.length / run.buffer.byteLength;
+    this.#chunks.push(share >= 1 / VIEW_MIN_SHARE ? run : run.slice());
+  }
+
+  /** The run of shared lines queued last, as a view of the log, and forget it. */
+  #takeRun(): Uint8Array | undefined {
+    const segment = this.#runSegment;
+    if (segment === undefined) return undefined;
     this.#runSegment = undefined;
+    return segment.subarray(this.#runStart, this.#runEnd);
   }
 
   /** Count `n` more bytes queued; past the limit, close and tell the owner. */
@@ -354,7 +394,8 @@ export class Outbox {
     if (!this.#urgent && this.#waiters === undefined) {
       return this.#waitForNoticeTimer();
     }
-    this.#endRun();
+    const run = this.#takeRun(); // written now: no need to copy it first
+    if (run) this.#chunks.push(run);
     this.#writing = concat(this.#chunks);
     this.#chunks = [];
     this.#urgent = false;

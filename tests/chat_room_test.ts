@@ -349,6 +349,33 @@ Deno.test("Outbox: notices in a row are written straight from the log", async ()
   deepStrictEqual(events, ["overflow 36"]);
 });
 
+Deno.test("Outbox: a reader that stops reading keeps no more of the log alive than it counts", async () => {
+  // A client that sends long lines and never reads: the log fills with its
+  // own lines (not for it), and between them it gets one short line of
+  // someone else's, and an answer of its own that ends that run.
+  const sink = new FakeSink(); // its one write never finishes
+  const outbox = new Outbox(sink, 1 << 20, recordingOwner().owner);
+  const log = new SharedLog();
+  const own = encoder.encode(`MSG sender ${"z".repeat(1000)}\n`);
+  const other = encoder.encode("MSG helper x\n");
+  const answer = encoder.encode("ERROR unknown command\n");
+  outbox.pushShared(log.append(other));
+  await settle();
+  strictEqual(sink.pending, 1);
+  for (let i = 0; i < 200; i++) {
+    for (let j = 0; j < 65; j++) log.append(own); // a segment of its own lines
+    outbox.pushShared(log.append(other));
+    outbox.push(answer);
+  }
+  const queued = outbox.queuedBytes;
+  strictEqual(queued, (1 + 200) * other.length + 200 * answer.length);
+  const segment = 64 * 1024;
+  ok(
+    outbox.heldBytes <= 4 * queued + 2 * segment,
+    `holds ${outbox.heldBytes} bytes for ${queued} queued`,
+  );
+});
+
 Deno.test("Outbox: shared lines leave at the next turn, in order, from the log", async () => {
   const sink = new FakeSink();
   const outbox = new Outbox(sink, 1024, recordingOwner().owner);
