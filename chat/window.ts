@@ -3,8 +3,9 @@
  *
  * On a terminal, a line that arrives while the person is typing must not
  * cut their half-typed line in two. node:readline keeps what is typed (and
- * the cursor); to show a line we clear the input line, print the new line,
- * and let readline redraw the prompt and the typed text below it:
+ * the cursor); to show a line we clear the prompt and typed text (every row
+ * of it, when it is wider than the terminal), print the new line, and let
+ * readline redraw the prompt and the typed text below it:
  *
  * ```
  * bob: hi there            <- arrived while typing
@@ -45,6 +46,19 @@ export function openWindow(): ChatWindow {
   let cleared = false;
   rl.on("close", () => (closed = true));
 
+  /**
+   * Erase the prompt and the typed text, which wrap onto more rows when
+   * wider than the terminal: from the cursor, go up to their first row and
+   * clear down. Returns how many rows up that was.
+   */
+  function eraseTyped(): number {
+    const { rows } = rl.getCursorPos(); // counts wide characters as 2 columns
+    readline.moveCursor(process.stdout, 0, -rows);
+    readline.cursorTo(process.stdout, 0);
+    readline.clearScreenDown(process.stdout);
+    return rows;
+  }
+
   return {
     async ask(prompt: string): Promise<string | null> {
       if (terminal && !closed) {
@@ -56,9 +70,12 @@ export function openWindow(): ChatWindow {
     },
     show(line: string): void {
       if (!terminal || closed) return void console.log(line);
-      readline.cursorTo(process.stdout, 0);
-      readline.clearLine(process.stdout, 0);
-      process.stdout.write(`${line}\n`);
+      const rows = eraseTyped();
+      // readline redraws by first going up as many rows as its cursor was
+      // below the prompt's row (it does not know we moved): leave it that
+      // many rows under the new line. Newlines, unlike moving down, scroll
+      // at the bottom of the screen; the redraw fills those rows again.
+      process.stdout.write(`${line}\n${"\n".repeat(rows)}`);
       rl.prompt(true); // prompt and typed text again, cursor where it was
     },
     close(): void {
@@ -67,8 +84,7 @@ export function openWindow(): ChatWindow {
       cleared = true;
       // Whatever was half typed is not sent: leave a clean line for the
       // last words (an error, the shell prompt).
-      readline.cursorTo(process.stdout, 0);
-      readline.clearLine(process.stdout, 0);
+      eraseTyped();
     },
   };
 }
