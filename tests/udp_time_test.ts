@@ -244,6 +244,27 @@ Deno.test("localTime()", async (t) => {
     assert.equal(localTime(() => ms + 0.25, "UTC")().time, "23:30:00");
   });
 
+  await t.step(
+    "a name that is no time zone fails at once, not per request",
+    () => {
+      assert.throws(() => localTime(Date.now, "Etc/Unknown"), RangeError);
+      assert.throws(() => localTime(Date.now, ""), RangeError);
+    },
+  );
+
+  await t.step("without a zone, gives the local time that Date gives", () => {
+    const ms = Date.now();
+    const d = new Date(Math.floor(ms / 1000) * 1000);
+    const two = (n: number) => String(n).padStart(2, "0");
+    assert.deepEqual(localTime(() => ms)(), {
+      second: Math.floor(ms / 1000),
+      date: `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`,
+      time: `${two(d.getHours())}:${two(d.getMinutes())}:${
+        two(d.getSeconds())
+      }`,
+    });
+  });
+
   await t.step("a new second is answered at once, never the old one", () => {
     let ms = epochMs("2024-12-31T23:59:59.998");
     const now = localTime(() => ms, "UTC");
@@ -574,6 +595,32 @@ Deno.test("UDP time server script", OWN_ONLY, async (t) => {
       await assertClockAnswer(socket, target, "SEND_TIME", zoneClock);
     }
   });
+
+  await t.step(
+    "TZ empty or a POSIX rule: answers as the C library's local time",
+    async () => {
+      // TZ= is UTC, and UTC+3 is 3 hours behind UTC (POSIX turns the sign
+      // round), as `date` prints them. Temporal names the first Etc/Unknown
+      // and the second UTC: a server that trusted it crashed on the first
+      // request, or answered the second 3 hours late.
+      const cases = [["", "UTC"], ["UTC+3", "-03:00"]];
+      for (const [tz, zone] of cases) {
+        await using server = await startServer(SCRIPT, [], { env: { TZ: tz } });
+        const target: Deno.NetAddr = {
+          transport: "udp",
+          hostname: server.host,
+          port: server.port,
+        };
+        await using socket = new TestSocket();
+        const zoneClock: Clock = () => Temporal.Now.plainDateTimeISO(zone);
+        await assertClockAnswer(socket, target, "SEND_TIME", zoneClock);
+        await assertClockAnswer(socket, target, "SEND_DATE", zoneClock);
+        const result = await server.stop("SIGTERM");
+        assert.equal(result.code, 0, `TZ=${tz}: ${result.stderr}`);
+        assert.equal(result.stderr, "", `TZ=${tz}`);
+      }
+    },
+  );
 
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     await t.step(`stops on ${signal}: exit 0 and a stopped line`, async () => {

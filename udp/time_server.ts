@@ -71,25 +71,47 @@ export interface LocalMoment {
 export type LocalClock = () => LocalMoment;
 
 /**
- * Local date and time, worked out with Temporal once per second of `now`:
- * under load, thousands of requests share a second, and Temporal's time-zone
- * arithmetic would cost more than the rest of an answer. The cache is keyed
- * on the second itself, so a new second is never answered with the old one.
+ * Local date and time, worked out once per second of `now`: under load,
+ * thousands of requests share a second, and time-zone arithmetic would cost
+ * more than the rest of an answer. The cache is keyed on the second itself,
+ * so a new second is never answered with the old one.
+ *
+ * `timeZone` names a zone (`Europe/Paris`, `UTC`); without it, the answers
+ * are in this machine's local time as `Date` sees it, which follows `TZ` as
+ * the C library does: a zone name, a POSIX rule (`TZ=UTC+3` is 3 hours
+ * behind UTC, as `date` prints), a zone file path; `TZ` set but empty means
+ * UTC. Not `Temporal.Now.timeZoneId()`: with `TZ=` it says `Etc/Unknown`,
+ * which Temporal then refuses to use, and with `TZ=UTC+3` it says `UTC`.
+ * A `timeZone` that is not a zone throws a RangeError here, at the start.
  */
 export function localTime(
   now: Clock = Date.now,
-  timeZone: string = Temporal.Now.timeZoneId(),
+  timeZone?: string,
 ): LocalClock {
+  // The runtime's local zone when timeZone is undefined (what Date uses).
+  const format = new Intl.DateTimeFormat("en-US", {
+    timeZone,
+    numberingSystem: "latn",
+    hourCycle: "h23",
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  });
   let moment: LocalMoment = { second: NaN, date: "", time: "" };
   return () => {
     const second = Math.floor(now() / 1000);
     if (second !== moment.second) {
-      const local = Temporal.Instant.fromEpochMilliseconds(second * 1000)
-        .toZonedDateTimeISO(timeZone);
+      const field: Partial<Record<Intl.DateTimeFormatPartTypes, string>> = {};
+      for (const part of format.formatToParts(second * 1000)) {
+        field[part.type] = part.value;
+      }
       moment = {
         second,
-        date: local.toPlainDate().toString(),
-        time: local.toPlainTime().toString({ smallestUnit: "second" }),
+        date: `${field.year!.padStart(4, "0")}-${field.month}-${field.day}`,
+        time: `${field.hour}:${field.minute}:${field.second}`,
       };
     }
     return moment;
@@ -121,7 +143,7 @@ export interface TimeServerOptions {
   port: number;
   /** Default: this machine's clock (`Date.now`). */
   now?: Clock;
-  /** Default: this machine's time zone (`TZ`). */
+  /** A zone name; default: this machine's local time (`TZ`, see {@linkcode localTime}). */
   timeZone?: string;
   /** One line per request (default `console.log`). */
   log?: (line: string) => void;
