@@ -1,6 +1,7 @@
 /**
  * udp/datagram.ts: safe printing of what came from the network, address
- * comparison, server lookup, and the client's inbox of answers.
+ * comparison, which datagrams a server leaves unanswered, server lookup,
+ * and the client's inbox of answers.
  */
 
 import assert from "node:assert/strict";
@@ -9,12 +10,15 @@ import { FatalError } from "../lib/cli.ts";
 import {
   escapeText,
   Inbox,
+  isLabAnswer,
+  isOwnAddress,
   lookupServer,
   openClientSocket,
   repeatingEncoder,
   sameAddr,
   sameBytes,
   showDatagram,
+  whyNotAnswer,
 } from "../udp/datagram.ts";
 import { HAS_IPV6, hasControlChars, TestSocket } from "./udp_support.ts";
 
@@ -117,6 +121,88 @@ Deno.test("sameAddr() compares host and port, however the host is written", () =
   assert.ok(
     !sameAddr({ transport: "tcp", hostname: "::1", port: 5 }, udp("::1", 5)),
   );
+});
+
+Deno.test("isLabAnswer() knows the servers' answers, and nothing else", () => {
+  const answers = [
+    "Ok",
+    " Ok\n",
+    "ERROR",
+    "ERROR unknown request, send SEND_DATE or SEND_TIME",
+    "ERROR: from another lab's server",
+    "ERROR two\nlines",
+    "2026-01-31",
+    "09:26:53",
+    "\t12:00:00\r\n",
+  ];
+  for (const text of answers) assert.ok(isLabAnswer(encode(text)), text);
+  const requests = [
+    "",
+    " ",
+    "ok",
+    "OK",
+    "Ok!",
+    "Okay",
+    "Ok Ok",
+    "error: not ours",
+    "An ERROR",
+    "SEND_DATE",
+    "send_time",
+    "2026-1-31",
+    "12:00",
+    "12:00:00 PM",
+    "I could tell you a UDP joke but I'm not sure you'll get it.",
+  ];
+  for (const text of requests) assert.ok(!isLabAnswer(encode(text)), text);
+  assert.ok(!isLabAnswer(new Uint8Array([0x4f, 0x6b, 0xff])), "Ok + 0xff");
+});
+
+Deno.test("isOwnAddress() recognises the server's own address", async (t) => {
+  await t.step("bound to one address: that address and port", () => {
+    const self = udp("127.0.0.1", 12001);
+    assert.ok(isOwnAddress(udp("127.0.0.1", 12001), self));
+    assert.ok(isOwnAddress(udp("::ffff:127.0.0.1", 12001), self));
+    assert.ok(!isOwnAddress(udp("127.0.0.1", 12000), self));
+    assert.ok(!isOwnAddress(udp("127.0.0.2", 12001), self));
+    const v6 = udp("::1", 12001);
+    assert.ok(isOwnAddress(udp("0:0::1", 12001), v6));
+    assert.ok(!isOwnAddress(udp("127.0.0.1", 12001), v6));
+  });
+
+  await t.step("bound to every interface: any loopback address", () => {
+    for (const self of [udp("0.0.0.0", 12001), udp("::", 12001)]) {
+      for (const host of ["127.0.0.1", "127.1.2.3", "::1", "0.0.0.0"]) {
+        assert.ok(isOwnAddress(udp(host, 12001), self), host);
+      }
+      assert.ok(!isOwnAddress(udp("127.0.0.1", 54321), self));
+      // Another computer's server on the same port is somebody else.
+      assert.ok(!isOwnAddress(udp("192.168.1.20", 12001), self));
+    }
+  });
+
+  await t.step("a TCP address is never a UDP socket's", () => {
+    const from: Deno.Addr = { transport: "tcp", hostname: "::1", port: 5 };
+    assert.ok(!isOwnAddress(from, udp("::1", 5)));
+  });
+});
+
+Deno.test("whyNotAnswer(): a server answers requests only", () => {
+  const self = udp("0.0.0.0", 12001);
+  const client = udp("127.0.0.1", 54321);
+  assert.equal(whyNotAnswer(encode("SEND_TIME"), client, self), null);
+  assert.equal(whyNotAnswer(encode(""), client, self), null);
+  assert.equal(whyNotAnswer(new Uint8Array([0xff]), client, self), null);
+  assert.equal(
+    whyNotAnswer(encode("Ok"), udp("127.0.0.1", 12000), self),
+    "it is an answer, not a request",
+  );
+  // From itself, even a request: answering it would talk to itself.
+  for (const text of ["SEND_TIME", "HELLO", "ERROR unknown request"]) {
+    assert.equal(
+      whyNotAnswer(encode(text), udp("127.0.0.1", 12001), self),
+      "it came from this server's own address",
+    );
+  }
 });
 
 Deno.test("lookupServer()", async (t) => {

@@ -1,8 +1,9 @@
 /**
  * Helpers for the UDP tests: a test socket that remembers who sent each
  * datagram and waits for the next one with a deadline, a fake server whose
- * behaviour a test scripts, a UDP port with nothing bound, and the server a
- * protocol test judges (ours, or one named by `UDP_*_ADDR`).
+ * behaviour a test scripts, a UDP port with nothing bound, the server a
+ * protocol test judges (ours, or one named by `UDP_*_ADDR`), and sockets in
+ * memory to see servers' loops talk to each other.
  *
  * @module
  */
@@ -263,11 +264,12 @@ export function scriptedSocket(
   events: (Error | string)[],
   firstSendError: Error,
 ): {
-  socket: Pick<Deno.DatagramConn, "receive" | "send">;
+  socket: Pick<Deno.DatagramConn, "receive" | "send" | "addr">;
   sent: string[];
 } {
   const sent: string[] = [];
   const socket = {
+    addr: { ...SCRIPTED_SENDER, port: SCRIPTED_SENDER.port + 1 },
     receive(): Promise<[Uint8Array<ArrayBuffer>, Deno.Addr]> {
       const next = events.shift();
       if (next === undefined) {
@@ -283,4 +285,110 @@ export function scriptedSocket(
     },
   };
   return { socket, sent };
+}
+
+/**
+ * A network in memory for server loops (`serveHello`, `serveTime`): each of
+ * its sockets has an address on 127.0.0.1, and what one sends to another's
+ * address (or its own) arrives there, from the sender's address, in order.
+ * Everything happens in promise callbacks, so once a test has waited one
+ * timer turn ({@linkcode FakeNetwork.settled}), every datagram that was
+ * going to be sent has been. At most `limit` datagrams are delivered, then
+ * the rest are dropped: two loops that answer each other forever stop there
+ * (and `delivered` shows it) instead of hanging the test.
+ */
+export class FakeNetwork {
+  /** Each datagram delivered, as `fromPort -> toPort: text`. */
+  readonly delivered: string[] = [];
+  readonly #sockets = new Map<number, FakeSocket>();
+  readonly #limit: number;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** A socket of this network at 127.0.0.1:`port`. */
+  socket(port: number): FakeSocket {
+    const socket = new FakeSocket(
+      { transport: "udp", hostname: "127.0.0.1", port },
+      (data, from, to) => this.#deliver(data, from, to),
+    );
+    this.#sockets.set(port, socket);
+    return socket;
+  }
+
+  /** Put a datagram on the wire as if `from` had sent it (a forged source). */
+  inject(text: string, from: Deno.NetAddr, to: Deno.NetAddr): void {
+    this.#sockets.get(to.port)?.arrive(encoder.encode(text), from);
+  }
+
+  #deliver(data: Uint8Array, from: Deno.NetAddr, to: Deno.Addr): void {
+    if (this.delivered.length >= this.#limit) return; // dropped
+    const port = (to as Deno.NetAddr).port;
+    this.delivered.push(`${from.port} -> ${port}: ${decoder.decode(data)}`);
+    this.#sockets.get(port)?.arrive(data.slice(), from);
+  }
+
+  /** Resolves once every promise callback queued so far has run. */
+  settled(): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, 0));
+  }
+
+  /** Close every socket: pending receives fail, as on a closed socket. */
+  close(): void {
+    for (const socket of this.#sockets.values()) socket.close();
+  }
+}
+
+/** What `receive()` gives: the bytes and who sent them. */
+type Datagram = [Uint8Array<ArrayBuffer>, Deno.Addr];
+
+/** One socket of a {@linkcode FakeNetwork}. */
+export class FakeSocket {
+  readonly addr: Deno.NetAddr;
+  readonly #send: (data: Uint8Array, from: Deno.NetAddr, to: Deno.Addr) => void;
+  readonly #queue: Datagram[] = [];
+  readonly #waiting: {
+    resolve: (datagram: Datagram) => void;
+    reject: (error: Error) => void;
+  }[] = [];
+  #closed = false;
+
+  constructor(
+    addr: Deno.NetAddr,
+    send: (data: Uint8Array, from: Deno.NetAddr, to: Deno.Addr) => void,
+  ) {
+    this.addr = addr;
+    this.#send = send;
+  }
+
+  receive(): Promise<Datagram> {
+    if (this.#closed) {
+      return Promise.reject(new Deno.errors.BadResource("closed"));
+    }
+    const next = this.#queue.shift();
+    if (next) return Promise.resolve(next);
+    return new Promise((resolve, reject) =>
+      this.#waiting.push({ resolve, reject })
+    );
+  }
+
+  send(data: Uint8Array, to: Deno.Addr): Promise<number> {
+    this.#send(data, this.addr, to);
+    return Promise.resolve(data.length);
+  }
+
+  /** A datagram reaches this socket. */
+  arrive(data: Uint8Array<ArrayBuffer>, from: Deno.Addr): void {
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter.resolve([data, from]);
+    else this.#queue.push([data, from]);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const waiter of this.#waiting.splice(0)) {
+      waiter.reject(new Deno.errors.BadResource("closed"));
+    }
+  }
 }

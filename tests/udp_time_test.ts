@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { formatAddr } from "../lib/net.ts";
-import { decodeUtf8, sameAddr } from "../udp/datagram.ts";
+import { decodeUtf8, isLabAnswer, sameAddr } from "../udp/datagram.ts";
 import {
   answerRequest,
   localTime,
@@ -64,6 +64,11 @@ const NOT_UTF8 = [
   [0xe2, 0x82],
   [...encode("SEND_DATE"), 0xff],
 ].map((bytes) => new Uint8Array(bytes));
+
+/** What the lab's UDP servers answer: never answered themselves. */
+const LAB_ANSWERS = ["Ok", "ERROR x", "2026-01-01", "12:00:00"];
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const TIME = /^\d{2}:\d{2}:\d{2}$/;
 
 const UNKNOWN = [
   "HELLO",
@@ -450,7 +455,10 @@ Deno.test("UDP time server protocol", async (t) => {
   });
 });
 
-/** `count` datagrams, none of them a valid request (fixed seed: repeatable). */
+/**
+ * `count` datagrams, none of them a valid request, nor a lab answer (which
+ * gets no answer at all), with a fixed seed: repeatable.
+ */
 function badDatagrams(count: number): Uint8Array[] {
   const samples = fc.sample(
     fc.oneof(
@@ -461,7 +469,8 @@ function badDatagrams(count: number): Uint8Array[] {
     { seed: 3_2, numRuns: count },
   );
   return samples.map((data, i) =>
-    /^send_(date|time)$/i.test(decodeUtf8(data)?.trim() ?? "")
+    /^send_(date|time)$/i.test(decodeUtf8(data)?.trim() ?? "") ||
+      isLabAnswer(data)
       ? encode(`not a request ${i}`)
       : data
   );
@@ -514,6 +523,29 @@ Deno.test("UDP time server, our own", OWN_ONLY, async (t) => {
         for (const line of log) {
           assert.ok(!hasControlChars(line), JSON.stringify(line));
         }
+      });
+    },
+  );
+
+  await t.step(
+    "leaves the lab's answers unanswered, and answers the request after them",
+    async () => {
+      await withTarget(async (target, log) => {
+        await using socket = new TestSocket();
+        for (const answer of LAB_ANSWERS) await socket.send(answer, target);
+        // Answers leave in the order their datagrams came: an answer to any
+        // of those would arrive before the date, or before the time after it.
+        assert.match((await socket.ask("SEND_DATE", target)).text, DATE);
+        assert.match((await socket.ask("SEND_TIME", target)).text, TIME);
+        const sender = formatAddr(socket.addr);
+        assert.deepEqual(
+          log.slice(0, LAB_ANSWERS.length),
+          LAB_ANSWERS.map((answer) =>
+            `${sender} sent ${
+              JSON.stringify(answer)
+            } -> not answered: it is an answer, not a request`
+          ),
+        );
       });
     },
   );

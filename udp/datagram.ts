@@ -1,8 +1,9 @@
 /**
  * What the UDP exercises share: finding the server's numeric address,
  * opening a client socket, keeping only the answers that come from the
- * server, and printing text that came from the network without letting it
- * move the cursor or recolour the terminal.
+ * server, telling a server which datagrams it must not answer, and printing
+ * text that came from the network without letting it move the cursor or
+ * recolour the terminal.
  *
  * Not a script: udp/hello_*.ts and udp/time_*.ts import it.
  *
@@ -166,6 +167,62 @@ export function openClientSocket(server: Deno.NetAddr): Deno.DatagramConn {
 export function sameAddr(addr: Deno.Addr, expected: Deno.NetAddr): boolean {
   return addr.transport === "udp" && addr.port === expected.port &&
     canonicalHost(addr.hostname) === canonicalHost(expected.hostname);
+}
+
+/**
+ * Why a lab server must leave this datagram unanswered, or `null` to answer
+ * it. A server that answers an answer can be made to talk forever: one
+ * datagram to the time server with a forged source, the hello server's
+ * address, and the two ping-pong as fast as they can.
+ *
+ *     127.0.0.1:12000 -> 127.0.0.1:12001   hi       (forged: the hello server did not send it)
+ *     127.0.0.1:12000 <- 127.0.0.1:12001   ERROR unknown request, send SEND_DATE or SEND_TIME
+ *     127.0.0.1:12000 -> 127.0.0.1:12001   Ok       (the hello server's answer: not answered)
+ *
+ * One forged from the server's own address would have it answer itself,
+ * forever. So neither is answered: a datagram from `self`, and one that
+ * already is a lab answer ({@linkcode isLabAnswer}).
+ */
+export function whyNotAnswer(
+  data: Uint8Array,
+  from: Deno.Addr,
+  self: Deno.NetAddr,
+): string | null {
+  if (isOwnAddress(from, self)) return "it came from this server's own address";
+  if (isLabAnswer(data)) return "it is an answer, not a request";
+  return null;
+}
+
+/**
+ * What the lab's UDP servers answer, surrounding whitespace aside: `Ok`
+ * (hello), a date `2026-01-31`, a time `09:26:53`, or a line starting with
+ * `ERROR` (date/time). Exactly `Ok`: a person may well send `ok` and expect
+ * the hello server's `Ok`.
+ */
+const LAB_ANSWER = /^(?:Ok|ERROR.*|\d{4}-\d\d-\d\d|\d\d:\d\d:\d\d)$/s;
+
+/** Whether `data` is one of the lab servers' answers, never a request. */
+export function isLabAnswer(data: Uint8Array): boolean {
+  const text = decodeUtf8(data);
+  return text !== null && LAB_ANSWER.test(text.trim());
+}
+
+/**
+ * Whether `from` is the address of the socket bound to `self`. A socket
+ * bound to every interface (`0.0.0.0`, `::`) has every address of this
+ * machine; only the loopback ones are recognised (the others would take
+ * `--allow-sys` to list), and a datagram forged from another one gets one
+ * answer, which, being a lab answer, is not answered again.
+ */
+export function isOwnAddress(from: Deno.Addr, self: Deno.NetAddr): boolean {
+  if (from.transport !== "udp" || from.port !== self.port) return false;
+  const host = canonicalHost(from.hostname);
+  const own = canonicalHost(self.hostname);
+  if (host === own) return true;
+  const everyInterface = own === "0.0.0.0" || own === "::";
+  return everyInterface &&
+    (host.startsWith("127.") || host === "::1" || host === "0.0.0.0" ||
+      host === "::");
 }
 
 function canonicalHost(host: string): string {

@@ -14,12 +14,21 @@
  * receives from anybody, and each receive() says who sent that datagram,
  * which is the only way to know where the answer goes.
  *
+ * Not answered, only printed: what is itself an answer of the lab's servers
+ * (`Ok`, `ERROR ...`, a date, a time), and anything from the server's own
+ * address; answering those can set two servers (or one) talking forever.
+ *
  * @module
  */
 
 import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
 import { formatAddr, listenUdp, onShutdown } from "../lib/net.ts";
-import { addrText, isClosedError, showDatagram } from "./datagram.ts";
+import {
+  addrText,
+  isClosedError,
+  showDatagram,
+  whyNotAnswer,
+} from "./datagram.ts";
 
 /** The port of the contract's table (12000/udp). */
 export const DEFAULT_PORT = 12000;
@@ -74,14 +83,19 @@ export function startHelloServer(options: HelloServerOptions): HelloServer {
 }
 
 /**
- * Receive a datagram, print it, answer its sender; again, until the socket
- * is closed. A receive or send error is printed and the loop goes on.
+ * Receive a datagram, print it, answer its sender (unless
+ * {@linkcode whyNotAnswer} says not to); again, until the socket is closed.
+ * A receive or send error is printed and the loop goes on.
+ *
+ *     Message from 127.0.0.1:54321: "hello"
+ *     Message from 127.0.0.1:12001: "ERROR unknown request, send SEND_DATE or SEND_TIME" (not answered: it is an answer, not a request)
  */
 export async function serveHello(
-  socket: Pick<Deno.DatagramConn, "receive" | "send">,
+  socket: Pick<Deno.DatagramConn, "receive" | "send" | "addr">,
   log: (line: string) => void,
   warn: (line: string) => void,
 ): Promise<void> {
+  const self = socket.addr as Deno.NetAddr;
   while (true) {
     let datagram: [Uint8Array, Deno.Addr];
     try {
@@ -92,7 +106,13 @@ export async function serveHello(
       continue;
     }
     const [data, sender] = datagram;
-    log(`Message from ${addrText(sender)}: ${showDatagram(data)}`);
+    const message = `Message from ${addrText(sender)}: ${showDatagram(data)}`;
+    const ignored = whyNotAnswer(data, sender, self);
+    if (ignored !== null) {
+      log(`${message} (not answered: ${ignored})`);
+      continue;
+    }
+    log(message);
     try {
       await socket.send(OK, sender);
     } catch (error) {

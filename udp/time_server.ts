@@ -9,6 +9,7 @@
  *     C: SEND_DATE        S: 2025-03-14
  *     C: send_time\n      S: 09:26:53          (case and surrounding whitespace do not matter)
  *     C: HELLO            S: ERROR unknown request, send SEND_DATE or SEND_TIME
+ *     C: Ok               (not answered: an answer itself, see whyNotAnswer)
  *
  * Stateless: each answer depends only on its request and the clock, so the
  * server needs no memory of its clients, and a few loops that each receive a
@@ -28,6 +29,7 @@ import {
   repeatingEncoder,
   sameBytes,
   showDatagram,
+  whyNotAnswer,
 } from "./datagram.ts";
 
 /** The port of the contract's table (12001/udp). */
@@ -181,7 +183,10 @@ export function startTimeServer(options: TimeServerOptions): TimeServer {
 }
 
 /** What {@linkcode serveTime} needs of a socket (tests pass a fake one). */
-export type DatagramSocket = Pick<Deno.DatagramConn, "receive" | "send">;
+export type DatagramSocket = Pick<
+  Deno.DatagramConn,
+  "receive" | "send" | "addr"
+>;
 
 /** What {@linkcode serveTime} answers with and where it prints. */
 export interface ServeOptions {
@@ -203,9 +208,12 @@ export async function serveTime(
 }
 
 /**
- * The endless loop: receive a request, print it, answer its sender. A
- * receive or send error is printed and the loop goes on; it ends only when
- * the socket is closed.
+ * The endless loop: receive a request, print it, answer its sender (unless
+ * {@linkcode whyNotAnswer} says not to). A receive or send error is printed
+ * and the loop goes on; it ends only when the socket is closed.
+ *
+ *     127.0.0.1:54321 sent "SEND_TIME" -> 09:26:53
+ *     127.0.0.1:12000 sent "Ok" -> not answered: it is an answer, not a request
  */
 async function answerLoop(
   socket: DatagramSocket,
@@ -216,6 +224,7 @@ async function answerLoop(
   // a longer IPv6 one is cut, silently: still just bad input.
   const buffer = new Uint8Array(MAX_DATAGRAM_BYTES);
   const encode = repeatingEncoder();
+  const self = socket.addr as Deno.NetAddr;
   let sending: Promise<void> = Promise.resolve();
   while (true) {
     let datagram: [Uint8Array, Deno.Addr];
@@ -227,8 +236,14 @@ async function answerLoop(
       continue;
     }
     const [data, sender] = datagram;
+    const request = `${addrText(sender)} sent ${showDatagram(data)}`;
+    const ignored = whyNotAnswer(data, sender, self);
+    if (ignored !== null) {
+      log(`${request} -> not answered: ${ignored}`);
+      continue;
+    }
     const answer = answerRequest(data, now);
-    log(`${addrText(sender)} sent ${showDatagram(data)} -> ${answer}`);
+    log(`${request} -> ${answer}`);
     // The next receive need not wait for this answer to leave, but at most
     // one answer per loop is on its way (memory stays bounded).
     await sending;
