@@ -45,7 +45,10 @@ export interface ByteSink {
 /** The limit the contract sets for one line, in bytes without `\r\n`. */
 export const MAX_LINE_BYTES = 1024;
 
-/** A line longer than the reader's limit arrived; the stream is unusable. */
+/**
+ * A line longer than the reader's limit arrived. The stream is unusable,
+ * unless {@linkcode LineReader.skipLine} drops the rest of that line.
+ */
 export class LineTooLongError extends Error {
   override name = "LineTooLongError";
   constructor(readonly limit: number) {
@@ -156,6 +159,44 @@ export class LineReader implements AsyncIterable<string> {
       if (n === null) this.#eof = true;
       else this.#end += n;
       this.#filled = n === room;
+    }
+  }
+
+  /**
+   * Drop the rest of the current line, its `\n` included, so that
+   * {@linkcode LineReader.readLine} goes on with the next one. For a reader
+   * that would rather ignore a line over the limit than stop (a person's
+   * stdin): call it after a {@linkcode LineTooLongError}. It holds no more
+   * than the buffer, however long the line.
+   *
+   * @example
+   * ```ts
+   * import { LineReader, LineTooLongError, streamSource } from "./lines.ts";
+   * const stream = new Blob(["x".repeat(2000), "\nq\n"]).stream();
+   * const reader = new LineReader(streamSource(stream));
+   * try {
+   *   await reader.readLine();
+   * } catch (error) {
+   *   if (!(error instanceof LineTooLongError)) throw error;
+   *   await reader.skipLine();
+   * }
+   * console.assert((await reader.readLine()) === "q");
+   * ```
+   */
+  async skipLine(): Promise<void> {
+    while (true) {
+      const nl = this.#buffer.subarray(this.#start, this.#end).indexOf(LF);
+      if (nl >= 0) {
+        this.#start += nl + 1;
+        this.#scanned = 0;
+        if (this.#start === this.#end) this.#start = this.#end = 0;
+        return;
+      }
+      this.#start = this.#end = this.#scanned = 0;
+      if (this.#eof) return;
+      const n = await this.#source.read(this.#buffer);
+      if (n === null) this.#eof = true;
+      else this.#end = n;
     }
   }
 

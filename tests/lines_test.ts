@@ -236,6 +236,82 @@ Deno.test("LineReader line length limit", async (t) => {
   );
 });
 
+/** Every line of `chunks`, and `TOO LONG` where skipLine() dropped one. */
+async function readSkipping(
+  chunks: Uint8Array[],
+  options: { maxBytes: number; bufferSize?: number },
+): Promise<string[]> {
+  const reader = new LineReader(chunkSource(chunks), options);
+  const lines: string[] = [];
+  while (true) {
+    try {
+      const line = await reader.readLine();
+      if (line === null) return lines;
+      lines.push(line);
+    } catch (error) {
+      if (!(error instanceof LineTooLongError)) throw error;
+      lines.push("TOO LONG");
+      await reader.skipLine();
+    }
+  }
+}
+
+Deno.test("LineReader.skipLine() drops a long line, and reading goes on", async (t) => {
+  const max = 8;
+  const ok = "x".repeat(max);
+  const over = "y".repeat(max + 1);
+  const far = "z".repeat(100);
+  const table: [name: string, input: string, lines: string[]][] = [
+    ["one over", `a\n${over}\nq\n`, ["a", "TOO LONG", "q"]],
+    ["one over with \\r\\n", `${over}\r\nq\r\n`, ["TOO LONG", "q"]],
+    ["far over", `${far}\nq\n`, ["TOO LONG", "q"]],
+    ["two in a row", `${far}\n${over}\n${ok}\n`, ["TOO LONG", "TOO LONG", ok]],
+    ["a long last line", `a\n${far}`, ["a", "TOO LONG"]],
+    ["a long line, then an empty one", `${far}\n\nq`, ["TOO LONG", "", "q"]],
+  ];
+  for (const [name, input, expected] of table) {
+    await t.step(name, async () => {
+      const bytes = encoder.encode(input);
+      for (let i = 0; i <= bytes.length; i++) {
+        for (const bufferSize of [2, 64]) {
+          assert.deepEqual(
+            await readSkipping(cut(bytes, [i]), { maxBytes: max, bufferSize }),
+            expected,
+            `cut at ${i}, buffer ${bufferSize}`,
+          );
+        }
+      }
+    });
+  }
+
+  await t.step(
+    "an endless line is skipped in reads of the buffer's size",
+    async () => {
+      let left = 1_000_000;
+      const source: ByteSource = {
+        read(p: Uint8Array): Promise<number | null> {
+          if (left === 0) {
+            p.set(encoder.encode("\nq\n"));
+            left = -1;
+            return Promise.resolve(3);
+          }
+          if (left < 0) return Promise.resolve(null);
+          const n = Math.min(p.length, left);
+          p.fill(0x78, 0, n);
+          left -= n;
+          assert.ok(p.length <= 1024 + 2, `a read of ${p.length} bytes`);
+          return Promise.resolve(n);
+        },
+      };
+      const reader = new LineReader(source, { maxBytes: 1024 });
+      await assert.rejects(reader.readLine(), LineTooLongError);
+      await reader.skipLine();
+      assert.equal(await reader.readLine(), "q");
+      assert.equal(await reader.readLine(), null);
+    },
+  );
+});
+
 Deno.test("LineReader.hasBufferedLine() tells whether readLine() has to wait", async () => {
   const reader = new LineReader(
     chunkSource([encoder.encode("a\nb\nc"), encoder.encode("\n")]),

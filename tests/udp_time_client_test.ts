@@ -413,6 +413,30 @@ Deno.test("udp-time-client script", async (t) => {
   });
 
   await t.step(
+    "a line over 1024 bytes is ignored, a q after it still stops it",
+    async () => {
+      await withServerArgs(async (hostPort) => {
+        await using client = startScript(
+          SCRIPT,
+          [...hostPort, "--count", "3", "--min-delay", "1", "--max-delay", "1"],
+          { stdin: "" },
+        );
+        await client.waitFor(ANSWER_LINE);
+        await client.write(`${"a".repeat(2000)}\nq\n`);
+        const result = await client.finish(10_000);
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stderr, "");
+        const lines = result.stdout.trimEnd().split("\n");
+        assert.equal(lines.at(-1), "Stopped: 1 request, 1 answered");
+        assert.ok(
+          lines.includes("Ignored a line over 1024 bytes on stdin"),
+          result.stdout,
+        );
+      });
+    },
+  );
+
+  await t.step(
     "stdin closed: it goes on; Ctrl+C stops it, exit 0",
     async () => {
       await withServerArgs(async (hostPort) => {

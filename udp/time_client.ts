@@ -16,7 +16,8 @@
  * the loop goes on. Exit code: 1 (and one sentence on stderr) when requests
  * were given up and none was ever answered: the server is not running or
  * cannot be reached. Otherwise 0, Ctrl+C and `q` included. The end of stdin
- * does not stop the client, so it also runs with no terminal.
+ * does not stop the client, so it also runs with no terminal, and a stdin
+ * line over 1024 bytes is ignored (with a note), not the lines after it.
  *
  * @module
  */
@@ -28,7 +29,12 @@ import {
   runMain,
   UsageError,
 } from "../lib/cli.ts";
-import { LineReader, streamSource } from "../lib/lines.ts";
+import {
+  errnoName,
+  LineReader,
+  LineTooLongError,
+  streamSource,
+} from "../lib/lines.ts";
 import { formatAddr, onShutdown } from "../lib/net.ts";
 import {
   addrText,
@@ -288,8 +294,33 @@ async function quitOnQ(lines: AsyncIterable<string>, quit: () => void) {
     for await (const line of lines) {
       if (line.trim().toLowerCase() === "q") return quit();
     }
-  } catch {
-    // unreadable stdin (a huge line): stop watching it; Ctrl+C still works
+  } catch (error) {
+    // stdin cannot be read (the system says why): stop watching it; Ctrl+C
+    // still works. Anything else is a bug, and crashes the client.
+    if (errnoName(error) === undefined) throw error;
+  }
+}
+
+/**
+ * The lines typed on stdin. A line over 1024 bytes cannot be `q`: it is
+ * skipped with a note, and the lines after it are read as usual.
+ */
+async function* stdinLines(
+  log: (line: string) => void,
+): AsyncIterable<string> {
+  const reader = new LineReader(streamSource(Deno.stdin.readable));
+  while (true) {
+    let line: string | null;
+    try {
+      line = await reader.readLine();
+    } catch (error) {
+      if (!(error instanceof LineTooLongError)) throw error;
+      log(`Ignored a line over ${error.limit} bytes on stdin`);
+      await reader.skipLine();
+      continue;
+    }
+    if (line === null) return;
+    yield line;
   }
 }
 
@@ -328,7 +359,7 @@ async function main(): Promise<void> {
     timeout: flags.timeout,
   }, {
     signal: stop.signal,
-    input: new LineReader(streamSource(Deno.stdin.readable)),
+    input: stdinLines(console.log),
   });
 }
 
