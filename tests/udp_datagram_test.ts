@@ -11,6 +11,7 @@ import {
   escapeText,
   Inbox,
   isLabAnswer,
+  isOk,
   isOwnAddress,
   lookupServer,
   openClientSocket,
@@ -189,19 +190,31 @@ Deno.test("isOwnAddress() recognises the server's own address", async (t) => {
 Deno.test("whyNotAnswer(): a server answers requests only", () => {
   const self = udp("0.0.0.0", 12001);
   const client = udp("127.0.0.1", 54321);
-  assert.equal(whyNotAnswer(encode("SEND_TIME"), client, self), null);
-  assert.equal(whyNotAnswer(encode(""), client, self), null);
-  assert.equal(whyNotAnswer(new Uint8Array([0xff]), client, self), null);
-  assert.equal(
-    whyNotAnswer(encode("Ok"), udp("127.0.0.1", 12000), self),
-    "it is an answer, not a request",
-  );
-  // From itself, even a request: answering it would talk to itself.
-  for (const text of ["SEND_TIME", "HELLO", "ERROR unknown request"]) {
+  for (const isAnswer of [isLabAnswer, isOk]) {
     assert.equal(
-      whyNotAnswer(encode(text), udp("127.0.0.1", 12001), self),
-      "it came from this server's own address",
+      whyNotAnswer(encode("SEND_TIME"), client, self, isAnswer),
+      null,
     );
+    assert.equal(whyNotAnswer(encode(""), client, self, isAnswer), null);
+    assert.equal(
+      whyNotAnswer(new Uint8Array([0xff]), client, self, isAnswer),
+      null,
+    );
+    assert.equal(
+      whyNotAnswer(encode(" Ok\n"), udp("127.0.0.1", 12000), self, isAnswer),
+      "it is an answer, not a request",
+    );
+    // From itself, even a request: answering it would talk to itself.
+    for (const text of ["SEND_TIME", "HELLO", "ERROR unknown request"]) {
+      assert.equal(
+        whyNotAnswer(encode(text), udp("127.0.0.1", 12001), self, isAnswer),
+        "it came from this server's own address",
+      );
+    }
+  }
+  // The hello server answers any other text (CONTRACT 3.1), lab answers too.
+  for (const text of ["ok", "OK", "ERROR x", "2026-01-31", "09:26:53"]) {
+    assert.equal(whyNotAnswer(encode(text), client, self, isOk), null, text);
   }
 });
 

@@ -119,26 +119,21 @@ Deno.test("UDP hello server, our own", OWN_ONLY, async (t) => {
   );
 
   await t.step(
-    "leaves the lab's answers unanswered, and answers the message after them",
+    "leaves its own answer Ok unanswered, and answers the message after it",
     async () => {
       await withTarget(async (target, log) => {
         await using socket = new TestSocket();
-        const answers = ["Ok", "ERROR x", "2026-01-01", "12:00:00"];
-        for (const answer of answers) await socket.send(answer, target);
+        await socket.send("Ok", target);
         // The server answers datagrams in the order they came, so an answer
-        // to any of those would have been sent before this Ok. Every answer
+        // to the first Ok would have been sent before this one. Every answer
         // is Ok: count them. An extra one is already on its way; the wait
         // only gives it time to be read.
-        assert.equal((await socket.ask("hello", target)).text, "Ok");
+        assert.equal((await socket.ask("ERROR x", target)).text, "Ok");
         await assert.rejects(socket.receive(200), /no datagram within 200 ms/);
         const sender = formatAddr(socket.addr);
         assert.deepEqual(log, [
-          ...answers.map((answer) =>
-            `Message from ${sender}: ${
-              JSON.stringify(answer)
-            } (not answered: it is an answer, not a request)`
-          ),
-          `Message from ${sender}: "hello"`,
+          `Message from ${sender}: "Ok" (not answered: it is an answer, not a request)`,
+          `Message from ${sender}: "ERROR x"`,
         ]);
       });
     },

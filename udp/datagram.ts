@@ -181,23 +181,26 @@ export function sameAddr(addr: Deno.Addr, expected: Deno.NetAddr): boolean {
  *
  * One forged from the server's own address would have it answer itself,
  * forever. So neither is answered: a datagram from `self`, and one that
- * already is a lab answer ({@linkcode isLabAnswer}).
+ * `isAnswer` knows as an answer. The time server takes no answer for a
+ * request ({@linkcode isLabAnswer}); the hello server answers any text
+ * (CONTRACT 3.1), except its own `Ok` ({@linkcode isOk}): with those two
+ * rules every pair of lab servers falls silent after at most two datagrams.
  */
 export function whyNotAnswer(
   data: Uint8Array,
   from: Deno.Addr,
   self: Deno.NetAddr,
+  isAnswer: (data: Uint8Array) => boolean,
 ): string | null {
   if (isOwnAddress(from, self)) return "it came from this server's own address";
-  if (isLabAnswer(data)) return "it is an answer, not a request";
+  if (isAnswer(data)) return "it is an answer, not a request";
   return null;
 }
 
 /**
  * What the lab's UDP servers answer, surrounding whitespace aside: `Ok`
  * (hello), a date `2026-01-31`, a time `09:26:53`, or a line starting with
- * `ERROR` (date/time). Exactly `Ok`: a person may well send `ok` and expect
- * the hello server's `Ok`.
+ * `ERROR` (date/time).
  */
 const LAB_ANSWER = /^(?:Ok|ERROR.*|\d{4}-\d\d-\d\d|\d\d:\d\d:\d\d)$/s;
 
@@ -205,6 +208,14 @@ const LAB_ANSWER = /^(?:Ok|ERROR.*|\d{4}-\d\d-\d\d|\d\d:\d\d:\d\d)$/s;
 export function isLabAnswer(data: Uint8Array): boolean {
   const text = decodeUtf8(data);
   return text !== null && LAB_ANSWER.test(text.trim());
+}
+
+/**
+ * Whether `data` is the hello server's answer, `Ok`, surrounding whitespace
+ * aside. Exactly `Ok`: a person may well send `ok` and expect an `Ok`.
+ */
+export function isOk(data: Uint8Array): boolean {
+  return decodeUtf8(data)?.trim() === "Ok";
 }
 
 /**

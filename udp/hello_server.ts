@@ -14,9 +14,9 @@
  * receives from anybody, and each receive() says who sent that datagram,
  * which is the only way to know where the answer goes.
  *
- * Not answered, only printed: what is itself an answer of the lab's servers
- * (`Ok`, `ERROR ...`, a date, a time), and anything from the server's own
- * address; answering those can set two servers (or one) talking forever.
+ * Not answered, only printed: its own answer `Ok`, and anything from the
+ * server's own address; answering those can set two servers (or one)
+ * talking forever.
  *
  * @module
  */
@@ -26,6 +26,7 @@ import { formatAddr, listenUdp, onShutdown } from "../lib/net.ts";
 import {
   addrText,
   isClosedError,
+  isOk,
   showDatagram,
   whyNotAnswer,
 } from "./datagram.ts";
@@ -88,7 +89,7 @@ export function startHelloServer(options: HelloServerOptions): HelloServer {
  * A receive or send error is printed and the loop goes on.
  *
  *     Message from 127.0.0.1:54321: "hello"
- *     Message from 127.0.0.1:12001: "ERROR unknown request, send SEND_DATE or SEND_TIME" (not answered: it is an answer, not a request)
+ *     Message from 127.0.0.1:12001: "Ok" (not answered: it is an answer, not a request)
  */
 export async function serveHello(
   socket: Pick<Deno.DatagramConn, "receive" | "send" | "addr">,
@@ -107,7 +108,7 @@ export async function serveHello(
     }
     const [data, sender] = datagram;
     const message = `Message from ${addrText(sender)}: ${showDatagram(data)}`;
-    const ignored = whyNotAnswer(data, sender, self);
+    const ignored = whyNotAnswer(data, sender, self, isOk);
     if (ignored !== null) {
       log(`${message} (not answered: ${ignored})`);
       continue;

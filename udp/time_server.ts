@@ -25,6 +25,7 @@ import {
   addrText,
   decodeUtf8,
   isClosedError,
+  isLabAnswer,
   MAX_DATAGRAM_BYTES,
   repeatingEncoder,
   sameBytes,
@@ -237,7 +238,7 @@ async function answerLoop(
     }
     const [data, sender] = datagram;
     const request = `${addrText(sender)} sent ${showDatagram(data)}`;
-    const ignored = whyNotAnswer(data, sender, self);
+    const ignored = whyNotAnswer(data, sender, self, isLabAnswer);
     if (ignored !== null) {
       log(`${request} -> not answered: ${ignored}`);
       continue;
