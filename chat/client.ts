@@ -118,6 +118,9 @@ async function logIn(
     name = name?.trim() || (await window.ask("Your name: "))?.trim();
     if (name === undefined) return undefined;
     if (name === "") continue;
+    // What follows a newline would reach the server as a command of its own
+    // (`--name $'ann\nSAY hi'`). Typed names cannot hold one; --name can.
+    if (name.includes("\n")) throw new FatalError("The name must be one line");
     await writeLine(conn, `LOGIN ${name}`);
     const answer = await server.next();
     if (answer === null) {

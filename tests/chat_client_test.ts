@@ -104,6 +104,47 @@ Deno.test("a refused --name is asked again; end of input while asked: exit 0", a
   strictEqual((await ann.finish()).code, 0);
 });
 
+Deno.test("a --name of more than one line: one sentence, exit 1, nothing sent", async () => {
+  await using server = await startServer(SERVER);
+  // Each would send a second command after the LOGIN line.
+  for (const name of ["inj\nSAY injected text", "bad name\nLOGIN other"]) {
+    const result = await runScript(
+      CLIENT,
+      ["--port", String(server.port), "--name", name],
+      { ...CLIENT_FLAGS, stdin: "" },
+    );
+    strictEqual(result.code, 1, result.stderr);
+    strictEqual(result.stderr, "The name must be one line\n");
+    strictEqual(result.stdout, "");
+    await server.waitFor(/ disconnected$/); // the server's last word on it
+  }
+  // Connections came and went; nobody logged in, nothing was said.
+  deepStrictEqual(
+    server.seen.filter((line) => !/listening on| (dis)?connected$/.test(line)),
+    [],
+  );
+});
+
+Deno.test("a name typed at the prompt goes out as one LOGIN line", async () => {
+  const received: string[] = [];
+  using server = scriptedServer(async (conn, lines) => {
+    for (let line; (line = await lines.readLine()) !== null;) {
+      received.push(line);
+      const quit = line === "QUIT";
+      await writeAll(conn, encodeLine(quit ? "BYE" : "ERROR invalid name"));
+      if (quit) return;
+    }
+  });
+  // A carriage return ends a typed line too: two answers, two LOGIN lines.
+  const result = await runScript(CLIENT, ["--port", String(server.port)], {
+    ...CLIENT_FLAGS,
+    stdin: "bad name\rLOGIN other\n",
+  });
+  await server.serving;
+  strictEqual(result.code, 0, result.stderr);
+  deepStrictEqual(received, ["LOGIN bad name", "LOGIN LOGIN other", "QUIT"]);
+});
+
 Deno.test('--name "" is asked for like no --name at all', async () => {
   await using server = await startServer(SERVER);
   const args = ["--port", String(server.port), "--name", ""];
@@ -217,26 +258,40 @@ Deno.test("a crowded room's USERS line is shown; a line past 512 KiB: one senten
   );
 });
 
+/** What a scripted server does with its one client's connection. */
+type ServerScript = (conn: Deno.Conn, lines: LineReader) => Promise<void>;
+
 /**
- * A scripted server for one client: it expects `LOGIN ann`, answers
- * `WELCOME ann`, then runs `script`. Dispose it to stop listening.
+ * A scripted server for one client: it runs `script` on the first
+ * connection, then closes it. Dispose it to stop listening.
  */
-function fakeServer(
-  script: (conn: Deno.Conn, lines: LineReader) => Promise<void>,
+function scriptedServer(
+  script: ServerScript,
 ): Disposable & { port: number; serving: Promise<void> } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const serving = (async () => {
     using conn = await listener.accept();
-    const lines = new LineReader(conn);
-    strictEqual(await lines.readLine(), "LOGIN ann");
-    await writeAll(conn, encodeLine("WELCOME ann"));
-    await script(conn, lines);
+    await script(conn, new LineReader(conn));
   })();
   return {
     port: listener.addr.port,
     serving,
     [Symbol.dispose]: () => listener.close(),
   };
+}
+
+/**
+ * A scripted server that expects `LOGIN ann`, answers `WELCOME ann`, then
+ * runs `script`.
+ */
+function fakeServer(
+  script: ServerScript,
+): Disposable & { port: number; serving: Promise<void> } {
+  return scriptedServer(async (conn, lines) => {
+    strictEqual(await lines.readLine(), "LOGIN ann");
+    await writeAll(conn, encodeLine("WELCOME ann"));
+    await script(conn, lines);
+  });
 }
 
 /** The chat window as ann, typing nothing (so it leaves at once). */
