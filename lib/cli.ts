@@ -124,6 +124,31 @@ export function clientFlags(defaultPort: number) {
 }
 
 /**
+ * The `--timeout S` flag of a client that waits for a server's answers; its
+ * help line is `seconds to wait for <wait> (default <defaultSeconds>)`.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags, timeoutFlag } from "./cli.ts";
+ * const cmd = { name: "x", summary: "X.", flags: timeoutFlag(5, "the answer") };
+ * console.assert(parseFlags(cmd, []).timeout === 5);
+ * console.assert(parseFlags(cmd, ["--timeout", "0.5"]).timeout === 0.5);
+ * ```
+ */
+export function timeoutFlag(defaultSeconds: number, wait: string) {
+  return {
+    timeout: {
+      kind: "number",
+      placeholder: "S",
+      default: defaultSeconds,
+      min: 0.01,
+      max: 3600,
+      help: `seconds to wait for ${wait} (default ${defaultSeconds})`,
+    },
+  } as const;
+}
+
+/**
  * Parse `args` against `command`, or throw {@linkcode UsageError}.
  * `--help` prints the usage to stdout and exits 0 (under {@linkcode runMain}).
  *

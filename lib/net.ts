@@ -97,6 +97,56 @@ export async function connectTcp(
   return conn;
 }
 
+/** How long {@linkcode answerWithin} waits, and for which server. */
+export interface AnswerLimit {
+  /** Seconds to wait (the client's `--timeout`). */
+  seconds: number;
+  /** The server's address as shown: `127.0.0.1:12003`. */
+  server: string;
+  /** What the server should be, for the hint: `calculator server`. */
+  kind: string;
+}
+
+/**
+ * `answer`, or a {@linkcode FatalError} once `limit.seconds` have passed
+ * without it. A server that accepts the connection but never answers (a
+ * stuck program, `nc -l`, the wrong port) would otherwise keep the client
+ * waiting forever: TCP reports a lost connection, never silence. The read
+ * left waiting ends when the client closes the connection.
+ *
+ * @example
+ * ```ts
+ * import { answerWithin } from "./net.ts";
+ * const silence = new Promise<string>(() => {});
+ * const limit = { seconds: 0.01, server: "127.0.0.1:12003", kind: "calculator server" };
+ * const error = await answerWithin(silence, limit).catch((e) => e);
+ * console.assert(
+ *   error.message ===
+ *     "No answer from 127.0.0.1:12003 within 0.01 s (is it the calculator server?)",
+ * );
+ * ```
+ */
+export async function answerWithin<T>(
+  answer: Promise<T>,
+  limit: AnswerLimit,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new FatalError(
+          `No answer from ${limit.server} within ${limit.seconds} s (is it the ${limit.kind}?)`,
+        ),
+      );
+    }, limit.seconds * 1000);
+  });
+  try {
+    return await Promise.race([answer, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * The {@linkcode FatalError} for a failed listen or bind, or `error` itself
  * when it is not one a person can fix.

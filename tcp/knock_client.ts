@@ -22,14 +22,20 @@
  * @module
  */
 
-import { clientFlags, FatalError, parseFlags, runMain } from "../lib/cli.ts";
+import {
+  clientFlags,
+  FatalError,
+  parseFlags,
+  runMain,
+  timeoutFlag,
+} from "../lib/cli.ts";
 import {
   isConnectionLost,
   LineReader,
   LineTooLongError,
   writeLine,
 } from "../lib/lines.ts";
-import { connectTcp, formatAddr } from "../lib/net.ts";
+import { answerWithin, connectTcp, formatAddr } from "../lib/net.ts";
 import { quote } from "./quote.ts";
 
 /** What the client sends. */
@@ -40,14 +46,7 @@ const COMMAND = {
   summary: "TCP knock-knock client: sends Knock knock and prints the answer.",
   flags: {
     ...clientFlags(12002),
-    timeout: {
-      kind: "number",
-      placeholder: "S",
-      default: 5,
-      min: 0.01,
-      max: 3600,
-      help: "seconds to wait for the answer (default 5)",
-    },
+    ...timeoutFlag(5, "the answer"),
   },
 } as const;
 
@@ -59,16 +58,13 @@ async function main(): Promise<void> {
   const server = formatAddr(conn.remoteAddr);
   console.log(`Connected to ${server} from ${formatAddr(conn.localAddr)}`);
 
-  // A server that accepts but never answers: closing ends the wait.
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    conn.close();
-  }, flags.timeout * 1000);
   try {
-    await writeLine(conn, MESSAGE);
-    console.log(`Sent ${quote(MESSAGE)} to ${server}`);
-    const answer = await new LineReader(conn).readLine();
+    // A server that accepts but never answers: give up after --timeout.
+    const answer = await answerWithin(knock(conn, server), {
+      seconds: flags.timeout,
+      server,
+      kind: "knock-knock server",
+    });
     if (answer === null) {
       throw new FatalError(
         `${server} closed the connection without answering (is it the knock-knock server?)`,
@@ -76,25 +72,21 @@ async function main(): Promise<void> {
     }
     console.log(`Answer from ${server}: ${quote(answer)}`);
   } catch (error) {
-    throw failure(error, server, timedOut, flags.timeout);
+    throw failure(error, server);
   } finally {
-    clearTimeout(timer);
-    if (!timedOut) conn.close();
+    conn.close();
   }
 }
 
+/** Send `Knock knock`; the answer line, or `null` if the server closed. */
+async function knock(conn: Deno.TcpConn, server: string) {
+  await writeLine(conn, MESSAGE);
+  console.log(`Sent ${quote(MESSAGE)} to ${server}`);
+  return await new LineReader(conn).readLine();
+}
+
 /** The one plain sentence for what went wrong, or `error` itself (a bug). */
-function failure(
-  error: unknown,
-  server: string,
-  timedOut: boolean,
-  timeout: number,
-): unknown {
-  if (timedOut) {
-    return new FatalError(
-      `No answer from ${server} within ${timeout} s (is it the knock-knock server?)`,
-    );
-  }
+function failure(error: unknown, server: string): unknown {
   if (error instanceof LineTooLongError) {
     return new FatalError(
       `${server} answered with a line over ${error.limit} bytes (is it the knock-knock server?)`,
