@@ -14,12 +14,20 @@
  *     C: 1 / 0           S: ERROR division by zero
  *     C: q               S: Session ended
  *
- * The end of input (Ctrl+D, or the end of piped stdin) quits like `q`.
+ * The end of input (Ctrl+D, or the end of piped stdin) quits like `q`. An
+ * answer that does not come within --timeout seconds (default 10) ends the
+ * client with one sentence, exit 1.
  *
  * @module
  */
 
-import { clientFlags, FatalError, parseFlags, runMain } from "../lib/cli.ts";
+import {
+  clientFlags,
+  FatalError,
+  parseFlags,
+  runMain,
+  timeoutFlag,
+} from "../lib/cli.ts";
 import { parseExpression, trimWhitespace } from "../lib/expression.ts";
 import {
   encodeLine,
@@ -31,7 +39,7 @@ import {
   writeAll,
   writeLine,
 } from "../lib/lines.ts";
-import { connectTcp, formatAddr } from "../lib/net.ts";
+import { answerWithin, connectTcp, formatAddr } from "../lib/net.ts";
 import { printable, quote } from "./quote.ts";
 
 /** The prompt before each expression (CONTRACT 3.4). */
@@ -45,6 +53,7 @@ const COMMAND = {
   summary: "TCP calculator client: sends your expressions, prints the answers.",
   flags: {
     ...clientFlags(12003),
+    ...timeoutFlag(10, "each answer"),
     name: {
       kind: "string",
       placeholder: "NAME",
@@ -58,6 +67,11 @@ interface Keyboard {
   ask(prompt: string): Promise<string | null>;
 }
 
+/** The server's side of the session: one answer line for each line sent. */
+interface Calculator {
+  ask(line: string): Promise<string>;
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags(COMMAND);
   const conn = await connectTcp(flags.host, flags.port);
@@ -67,7 +81,7 @@ async function main(): Promise<void> {
     const name = flags.name ?? await keyboard.ask(NAME_PROMPT);
     if (name === null) return; // end of input before a name: nothing to end
     if (name.includes("\n")) throw new FatalError("The name must be one line");
-    await session(conn, name, keyboard);
+    await session(calculator(conn, flags.timeout), name, keyboard);
   } catch (error) {
     throw failure(error, server);
   } finally {
@@ -80,12 +94,11 @@ async function main(): Promise<void> {
  * end of input, which sends `q` too).
  */
 async function session(
-  conn: Deno.TcpConn,
+  server: Calculator,
   name: string,
   keyboard: Keyboard,
 ): Promise<void> {
-  const answers = new LineReader(conn);
-  const greeting = await exchange(conn, answers, name);
+  const greeting = await server.ask(name);
   if (greeting.startsWith("ERROR")) {
     throw new FatalError(`The server refused the name: ${printable(greeting)}`);
   }
@@ -94,7 +107,7 @@ async function session(
     const line = await keyboard.ask(PROMPT) ?? "q";
     const text = trimWhitespace(line);
     if (text.toLowerCase() === "q") {
-      console.log(printable(await exchange(conn, answers, "q"))); // Session ended
+      console.log(printable(await server.ask("q"))); // Session ended
       return;
     }
     const problem = whyNotSent(text);
@@ -103,7 +116,7 @@ async function session(
       continue;
     }
     // The server's answer as it is, unless it would act on the terminal.
-    console.log(printable(await exchange(conn, answers, text)));
+    console.log(printable(await server.ask(text)));
   }
 }
 
@@ -118,6 +131,22 @@ function whyNotSent(text: string): string | undefined {
     return `the line is longer than ${MAX_LINE_BYTES} bytes`;
   }
   return undefined;
+}
+
+/**
+ * The server on `conn`. A server that accepts but never answers: each
+ * answer (the greeting too) is waited for at most `timeout` seconds.
+ */
+function calculator(conn: Deno.TcpConn, timeout: number): Calculator {
+  const answers = new LineReader(conn);
+  const limit = {
+    seconds: timeout,
+    server: formatAddr(conn.remoteAddr),
+    kind: "calculator server",
+  };
+  return {
+    ask: (line) => answerWithin(exchange(conn, answers, line), limit),
+  };
 }
 
 /** Send one line and wait for its one answer line. */

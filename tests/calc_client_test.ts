@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { NAME_PROMPT, PROMPT } from "../tcp/calc_client.ts";
 import { LineReader, writeLine } from "../lib/lines.ts";
 import { type CalcServer, startCalcServer } from "../tcp/calc_server.ts";
-import { freePort, runScript, startScript } from "./support.ts";
+import { freePort, runScript, scriptedServer, startScript } from "./support.ts";
 import { LogCollector } from "./tcp_support.ts";
 
 const CLIENT = "tcp/calc_client.ts";
@@ -223,9 +223,49 @@ Deno.test("calc client", async (t) => {
     },
   );
 
-  await t.step("--help shows --name", async () => {
+  await t.step(
+    "a server that never answers: --timeout, one sentence, exit 1",
+    async () => {
+      // Silent from the start (like `nc -l`), or after the greeting.
+      for (const greeting of [undefined, "Hello Ada"]) {
+        using server = scriptedServer(async (conn, lines) => {
+          if (greeting) {
+            await lines.readLine(); // the name
+            await writeLine(conn, greeting);
+          }
+          while (await lines.readLine() !== null) {
+            // read on, answer nothing, until the client gives up and closes
+          }
+        });
+        const result = await runScript(CLIENT, [
+          "--port",
+          String(server.port),
+          "--name",
+          "Ada",
+          "--timeout",
+          "0.2",
+        ], { stdin: "1 + 1\nq\n" });
+        assert.equal(result.code, 1, result.stderr);
+        assert.equal(
+          result.stderr,
+          `No answer from 127.0.0.1:${server.port} within 0.2 s (is it the calculator server?)\n`,
+        );
+        assert.equal(
+          result.stdout,
+          greeting ? `${greeting}\n${PROMPT}1 + 1\n` : "",
+        );
+        await server.serving; // after the checks: it waits for a connection
+      }
+    },
+  );
+
+  await t.step("--help shows --name and --timeout", async () => {
     const result = await runScript(CLIENT, ["--help"]);
     assert.equal(result.code, 0);
     assert.match(result.stdout, /--name NAME/);
+    assert.match(
+      result.stdout,
+      /--timeout S +seconds to wait for each answer \(default 10\)/,
+    );
   });
 });

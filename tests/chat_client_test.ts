@@ -17,6 +17,8 @@ import {
   freePort,
   type RunningScript,
   runScript,
+  type ScriptedServer,
+  scriptedServer,
   type ScriptOptions,
   type ScriptResult,
   startScript,
@@ -140,8 +142,8 @@ Deno.test("a name typed at the prompt goes out as one LOGIN line", async () => {
     ...CLIENT_FLAGS,
     stdin: "bad name\rLOGIN other\n",
   });
-  await server.serving;
   strictEqual(result.code, 0, result.stderr);
+  await server.serving;
   deepStrictEqual(received, ["LOGIN bad name", "LOGIN LOGIN other", "QUIT"]);
 });
 
@@ -258,35 +260,13 @@ Deno.test("a crowded room's USERS line is shown; a line past 512 KiB: one senten
   );
 });
 
-/** What a scripted server does with its one client's connection. */
-type ServerScript = (conn: Deno.Conn, lines: LineReader) => Promise<void>;
-
 /**
- * A scripted server for one client: it runs `script` on the first
- * connection, then closes it. Dispose it to stop listening.
- */
-function scriptedServer(
-  script: ServerScript,
-): Disposable & { port: number; serving: Promise<void> } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serving = (async () => {
-    using conn = await listener.accept();
-    await script(conn, new LineReader(conn));
-  })();
-  return {
-    port: listener.addr.port,
-    serving,
-    [Symbol.dispose]: () => listener.close(),
-  };
-}
-
-/**
- * A scripted server that expects `LOGIN ann`, answers `WELCOME ann`, then
- * runs `script`.
+ * A {@linkcode scriptedServer} that expects `LOGIN ann`, answers
+ * `WELCOME ann`, then runs `script`.
  */
 function fakeServer(
-  script: ServerScript,
-): Disposable & { port: number; serving: Promise<void> } {
+  script: (conn: Deno.Conn, lines: LineReader) => Promise<void>,
+): ScriptedServer {
   return scriptedServer(async (conn, lines) => {
     strictEqual(await lines.readLine(), "LOGIN ann");
     await writeAll(conn, encodeLine("WELCOME ann"));

@@ -261,6 +261,46 @@ export async function startServer(
   }
 }
 
+/** A server played by a test: see {@linkcode scriptedServer}. */
+export interface ScriptedServer extends Disposable {
+  port: number;
+  /** Settles when `script` has finished (rejects if it failed). */
+  serving: Promise<void>;
+}
+
+/**
+ * A server on a free port of 127.0.0.1 that runs `script` on its first
+ * connection, then closes it: a test plays a server that misbehaves (stays
+ * silent, sends what a hostile one might). Dispose it to stop listening;
+ * disposed before any client came (the test failed first), it serves
+ * nobody, quietly.
+ */
+export function scriptedServer(
+  script: (conn: Deno.TcpConn, lines: LineReader) => Promise<void>,
+): ScriptedServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let disposed = false;
+  const serving = (async () => {
+    let accepted: Deno.TcpConn;
+    try {
+      accepted = await listener.accept();
+    } catch (error) {
+      if (disposed) return;
+      throw error;
+    }
+    using conn = accepted;
+    await script(conn, new LineReader(conn));
+  })();
+  return {
+    port: listener.addr.port,
+    serving,
+    [Symbol.dispose]: () => {
+      disposed = true;
+      listener.close();
+    },
+  };
+}
+
 /** A `host:port` a protocol test talks to. */
 export interface Target {
   hostname: string;
