@@ -16,12 +16,19 @@
  * ```
  *
  * Exit codes: 0 after leaving (quit, or end of input), 1 when the server is
- * not running or goes away, 2 for bad flags.
+ * not running, goes away, or does not answer a login within --timeout
+ * seconds (default 10), 2 for bad flags.
  *
  * @module
  */
 
-import { clientFlags, FatalError, parseFlags, runMain } from "../lib/cli.ts";
+import {
+  clientFlags,
+  FatalError,
+  parseFlags,
+  runMain,
+  timeoutFlag,
+} from "../lib/cli.ts";
 import {
   encodeLine,
   isConnectionLost,
@@ -30,7 +37,12 @@ import {
   MAX_LINE_BYTES,
   writeLine,
 } from "../lib/lines.ts";
-import { connectTcp } from "../lib/net.ts";
+import {
+  type AnswerLimit,
+  answerWithin,
+  connectTcp,
+  formatAddr,
+} from "../lib/net.ts";
 import { printable } from "./protocol.ts";
 import { type ChatWindow, openWindow } from "./window.ts";
 
@@ -47,6 +59,7 @@ const COMMAND = {
   summary: "Chat window: log in to the chat server and talk to the room.",
   flags: {
     ...clientFlags(DEFAULT_PORT),
+    ...timeoutFlag(10, "each answer until logged in"),
     name: {
       kind: "string",
       placeholder: "NAME",
@@ -63,7 +76,7 @@ async function main(): Promise<number> {
   const conn = await connectTcp(flags.host, flags.port);
   const window = openWindow();
   try {
-    return await chat(conn, window, flags.name);
+    return await chat(conn, window, flags);
   } finally {
     window.close();
     conn.close();
@@ -75,12 +88,12 @@ async function main(): Promise<number> {
  * person leaves (0) or the server goes away (FatalError).
  */
 async function chat(
-  conn: Deno.Conn,
+  conn: Deno.TcpConn,
   window: ChatWindow,
-  name?: string,
+  options: { name?: string; timeout: number },
 ): Promise<number> {
-  const server = new ServerLines(conn);
-  const loggedIn = await logIn(conn, server, window, name);
+  const server = new ServerLines(conn, options.timeout);
+  const loggedIn = await logIn(conn, server, window, options.name);
   if (loggedIn === undefined) return await leave(conn, server);
   window.show(`Welcome to the chat, ${loggedIn}. ${HELP}`);
   const talk = { quitSent: false, over: false };
@@ -122,7 +135,7 @@ async function logIn(
     // (`--name $'ann\nSAY hi'`). Typed names cannot hold one; --name can.
     if (name.includes("\n")) throw new FatalError("The name must be one line");
     await writeLine(conn, `LOGIN ${name}`);
-    const answer = await server.next();
+    const answer = await server.answer();
     if (answer === null) {
       throw new FatalError("The chat server closed the connection");
     }
@@ -138,11 +151,11 @@ async function logIn(
   }
 }
 
-/** Say QUIT and wait for BYE (or the end). */
+/** Before logging in: say QUIT and wait for BYE (or the end). */
 async function leave(conn: Deno.Conn, server: ServerLines): Promise<number> {
   await writeLine(conn, "QUIT");
   while (true) {
-    const line = await server.next();
+    const line = await server.answer();
     if (line === null || line === "BYE") return 0;
   }
 }
@@ -254,9 +267,23 @@ function reason(answer: string): string {
 /** The server's lines; `null` once it has closed (or reset) the connection. */
 class ServerLines {
   readonly #reader: LineReader;
+  readonly #limit: AnswerLimit;
 
-  constructor(conn: Deno.Conn) {
+  /** `timeout`: seconds to wait for an {@linkcode ServerLines.answer}. */
+  constructor(conn: Deno.TcpConn, timeout: number) {
     this.#reader = new LineReader(conn, { maxBytes: MAX_SERVER_LINE_BYTES });
+    const server = formatAddr(conn.remoteAddr);
+    this.#limit = { seconds: timeout, server, kind: "chat server" };
+  }
+
+  /**
+   * The next line, which must come within the timeout: an answer the
+   * client waits for while logging in. Once in the room, a server may stay
+   * silent for as long as nobody talks, so {@linkcode ServerLines.next}
+   * waits without one.
+   */
+  answer(): Promise<string | null> {
+    return answerWithin(this.next(), this.#limit);
   }
 
   async next(): Promise<string | null> {

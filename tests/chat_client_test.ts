@@ -201,6 +201,63 @@ Deno.test("no server: one plain sentence, exit 1", async () => {
   strictEqual(result.stdout, "");
 });
 
+Deno.test("a server that never answers the login: --timeout, one sentence, exit 1", async (t) => {
+  const silent = () =>
+    scriptedServer(async (_conn, lines) => {
+      while (await lines.readLine() !== null) {
+        // read on, answer nothing, until the client gives up and closes
+      }
+    });
+  const noAnswer = (port: number) =>
+    `No answer from 127.0.0.1:${port} within 0.2 s (is it the chat server?)\n`;
+
+  await t.step("LOGIN unanswered", async () => {
+    using server = silent();
+    const args = ["--port", String(server.port), "--timeout", "0.2"];
+    const result = await runScript(CLIENT, [...args, "--name", "ann"], {
+      ...CLIENT_FLAGS,
+      stdin: "",
+    });
+    strictEqual(result.code, 1, result.stderr);
+    strictEqual(result.stderr, noAnswer(server.port));
+    await server.serving; // after the checks: it waits for a connection
+  });
+
+  await t.step("QUIT unanswered (input ended before a name)", async () => {
+    using server = silent();
+    const args = ["--port", String(server.port), "--timeout", "0.2"];
+    const result = await runScript(CLIENT, args, {
+      ...CLIENT_FLAGS,
+      stdin: "",
+    });
+    strictEqual(result.code, 1, result.stderr);
+    strictEqual(result.stderr, noAnswer(server.port));
+    await server.serving;
+  });
+});
+
+Deno.test("--timeout bounds only the login: a quiet room is waited for", async () => {
+  using server = fakeServer(async (conn, lines) => {
+    // Longer than the client's --timeout: nobody talks for a while.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await writeAll(conn, encodeLine("MSG bob anyone here?"));
+    strictEqual(await lines.readLine(), "QUIT");
+    await writeAll(conn, encodeLine("BYE"));
+  });
+  await using ann = startClient(server.port, [
+    "--name",
+    "ann",
+    "--timeout",
+    "0.1",
+  ]);
+  await ann.waitFor("bob: anyone here?");
+  await ann.write("quit\n");
+  const result = await exited(ann);
+  strictEqual(result.code, 0, result.stderr);
+  strictEqual(result.stderr, "");
+  await server.serving;
+});
+
 Deno.test("a full server: the reason, exit 1", async () => {
   await using server = await startServer(SERVER, ["--max-clients", "1"]);
   await using ann = startClient(server.port, ["--name", "ann"]);
@@ -286,6 +343,10 @@ Deno.test("--help and bad flags", async () => {
   const help = await runScript(CLIENT, ["--help"], CLIENT_FLAGS);
   strictEqual(help.code, 0);
   match(help.stdout, /--name NAME/);
+  match(
+    help.stdout,
+    /--timeout S +seconds to wait for each answer until logged in \(default 10\)/,
+  );
   const bad = await runScript(CLIENT, ["--port", "99999"], CLIENT_FLAGS);
   strictEqual(bad.code, 2);
   match(bad.stderr, /--port must be/);
