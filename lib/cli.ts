@@ -6,7 +6,8 @@
  * {@linkcode runMain} turns the errors a person can cause (bad flags, a port
  * in use, a server that is not running) into one plain sentence and the exit
  * code the contract asks for: 2 for misuse, 1 for a failure, never a stack
- * trace. Anything else is a bug and still crashes loudly.
+ * trace. A closed stdout (`| head`) ends a script quietly, exit 0. Anything
+ * else is a bug and still crashes loudly.
  *
  * @example
  * ```ts
@@ -26,6 +27,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { writeAll } from "./lines.ts";
 
 /** One flag: its kind, its default, and one line for `--help`. */
 export interface FlagSpec {
@@ -81,6 +83,18 @@ export class UsageError extends Error {
  */
 export class FatalError extends Error {
   override name = "FatalError";
+}
+
+/**
+ * Nobody reads stdout any more: it was piped into a program that has exited
+ * (`| head -n 2` has its two lines). {@linkcode runMain} then ends the script
+ * quietly with exit 0, as the end of input ends a client: the reader chose
+ * to stop, nothing failed, and `set -o pipefail` scripts do not fail. (A C
+ * program would be killed by SIGPIPE, status 141 in the shell; Deno ignores
+ * that signal and reports `BrokenPipe` on the write instead.)
+ */
+export class OutputClosed extends Error {
+  override name = "OutputClosed";
 }
 
 /** Thrown by {@linkcode parseFlags} for `--help` after printing the usage. */
@@ -318,10 +332,36 @@ function placeholder(spec: FlagSpec): string {
   return spec.placeholder ?? (spec.kind === "string" ? "TEXT" : "N");
 }
 
+const encoder = new TextEncoder();
+
+/**
+ * Write `text` to stdout as it is (a prompt, with no line end). A closed
+ * stdout throws {@linkcode OutputClosed}: the system's `BrokenPipe` looks
+ * just like a socket's, and a client would take it for a lost server.
+ * (`console.log` tells nobody: it drops what a closed stdout cannot take.)
+ *
+ * @example
+ * ```ts
+ * import { writeStdout } from "./cli.ts";
+ * await writeStdout("Enter your name: ");
+ * ```
+ */
+export async function writeStdout(text: string): Promise<void> {
+  try {
+    await writeAll(Deno.stdout, encoder.encode(text));
+  } catch (error) {
+    if (error instanceof Deno.errors.BrokenPipe) {
+      throw new OutputClosed("stdout is closed");
+    }
+    throw error;
+  }
+}
+
 /**
  * Run a script's `main` and exit with the code the contract asks for:
  * its return value (default 0), 2 after a {@linkcode UsageError}, 1 after a
- * {@linkcode FatalError}. Other errors are bugs and are rethrown.
+ * {@linkcode FatalError}, 0 after {@linkcode OutputClosed}, without a word
+ * (nobody would read it). Other errors are bugs and are rethrown.
  *
  * @example
  * ```ts
@@ -340,7 +380,9 @@ export async function runMain(
   try {
     Deno.exit((await main()) ?? 0);
   } catch (error) {
-    if (error instanceof HelpShown) Deno.exit(0);
+    if (error instanceof HelpShown || error instanceof OutputClosed) {
+      Deno.exit(0);
+    }
     if (error instanceof UsageError) {
       console.error(error.message);
       const name = command ? ` ${command.name}` : "";

@@ -14,9 +14,10 @@
  *     C: 1 / 0           S: ERROR division by zero
  *     C: q               S: Session ended
  *
- * The end of input (Ctrl+D, or the end of piped stdin) quits like `q`. An
- * answer that does not come within --timeout seconds (default 10) ends the
- * client with one sentence, exit 1.
+ * The end of input (Ctrl+D, or the end of piped stdin) quits like `q`. A
+ * closed stdout (`| head -n 2`: nobody reads any more) ends the client
+ * quietly, exit 0. An answer that does not come within --timeout seconds
+ * (default 10) ends it with one sentence, exit 1.
  *
  * @module
  */
@@ -27,6 +28,7 @@ import {
   parseFlags,
   runMain,
   timeoutFlag,
+  writeStdout,
 } from "../lib/cli.ts";
 import { parseExpression, trimWhitespace } from "../lib/expression.ts";
 import {
@@ -36,7 +38,6 @@ import {
   LineTooLongError,
   MAX_LINE_BYTES,
   streamSource,
-  writeAll,
   writeLine,
 } from "../lib/lines.ts";
 import { answerWithin, connectTcp, formatAddr } from "../lib/net.ts";
@@ -177,10 +178,9 @@ function openKeyboard(): Keyboard {
     maxBytes: 1 << 20,
   });
   const echo = !Deno.stdin.isTerminal();
-  const encoder = new TextEncoder();
   return {
     async ask(prompt: string): Promise<string | null> {
-      await writeAll(Deno.stdout, encoder.encode(prompt));
+      await writeStdout(prompt); // nobody reads stdout (| head): OutputClosed
       const line = await lines.readLine();
       if (line === null) console.log(); // end of input: leave the prompt's line
       else if (echo) console.log(line);

@@ -8,7 +8,13 @@ import assert from "node:assert/strict";
 import { NAME_PROMPT, PROMPT } from "../tcp/calc_client.ts";
 import { LineReader, writeLine } from "../lib/lines.ts";
 import { type CalcServer, startCalcServer } from "../tcp/calc_server.ts";
-import { freePort, runScript, scriptedServer, startScript } from "./support.ts";
+import {
+  freePort,
+  runScript,
+  runWithStdoutClosed,
+  scriptedServer,
+  startScript,
+} from "./support.ts";
 import { LogCollector } from "./tcp_support.ts";
 
 const CLIENT = "tcp/calc_client.ts";
@@ -256,6 +262,22 @@ Deno.test("calc client", async (t) => {
         );
         await server.serving; // after the checks: it waits for a connection
       }
+    },
+  );
+
+  await t.step(
+    "a closed stdout (| head): the client ends quietly, exit 0",
+    async () => {
+      const { server, log } = startServer();
+      await using _ = server;
+      const result = await runWithStdoutClosed(
+        CLIENT,
+        ["--port", String(server.addr.port), "--name", "Ada"],
+        { closeAfter: "Hello Ada\n", stdin: "1 + 1\n2 + 2\n" },
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, ""); // not "Lost the connection ..."
+      await log.waitFor(/^Ada: Session ended/);
     },
   );
 

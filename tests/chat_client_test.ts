@@ -17,6 +17,7 @@ import {
   freePort,
   type RunningScript,
   runScript,
+  runWithStdoutClosed,
   type ScriptedServer,
   scriptedServer,
   type ScriptOptions,
@@ -253,6 +254,29 @@ Deno.test("--timeout bounds only the login: a quiet room is waited for", async (
   await ann.waitFor("bob: anyone here?");
   await ann.write("quit\n");
   const result = await exited(ann);
+  strictEqual(result.code, 0, result.stderr);
+  strictEqual(result.stderr, "");
+  await server.serving;
+});
+
+Deno.test("a closed stdout (| head): not taken for the server, exit 0", async () => {
+  const talk = Promise.withResolvers<void>();
+  using server = fakeServer(async (conn, lines) => {
+    await talk.promise; // once nobody reads the window's output
+    await writeAll(conn, encodeLine("MSG bob anyone here?"));
+    strictEqual(await lines.readLine(), "QUIT");
+    await writeAll(conn, encodeLine("BYE"));
+  });
+  const result = await runWithStdoutClosed(
+    CLIENT,
+    ["--port", String(server.port), "--name", "ann"],
+    {
+      ...CLIENT_FLAGS,
+      closeAfter: "Welcome to the chat",
+      afterClose: talk.resolve,
+      stdin: "", // then the input ends: ann leaves
+    },
+  );
   strictEqual(result.code, 0, result.stderr);
   strictEqual(result.stderr, "");
   await server.serving;

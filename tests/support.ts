@@ -117,6 +117,78 @@ async function runToEnd(
   }
 }
 
+/** Options for {@linkcode runWithStdoutClosed}. */
+export interface StdoutClosedOptions extends ScriptOptions {
+  /** Stop reading, and close stdout, once the output holds this text. */
+  closeAfter: string;
+  /** Then this runs (a fake server answers, say), so the script writes again. */
+  afterClose?: () => Promise<void> | void;
+  /** Typed after stdout is closed; then stdin is closed too. */
+  stdin?: string;
+}
+
+/**
+ * Run a script the way `script | head` does: read its stdout until it holds
+ * `closeAfter`, then close it as a reader that has what it wanted does, and
+ * give the script a reason to write again (`afterClose`, `stdin`). Returns
+ * how it ended, with the stdout read before the close.
+ */
+export async function runWithStdoutClosed(
+  script: string,
+  args: string[],
+  options: StdoutClosedOptions,
+): Promise<ScriptResult> {
+  const child = denoCommand(script, args, options).spawn();
+  const timer = setTimeout(
+    () => child.kill("SIGKILL"),
+    options.timeoutMs ?? 20_000,
+  );
+  const stderr = new Response(child.stderr).text();
+  const stdin = options.stdin === undefined
+    ? undefined
+    : child.stdin.getWriter();
+  try {
+    const reader = child.stdout.getReader();
+    const decoder = new TextDecoder();
+    let stdout = "";
+    while (!stdout.includes(options.closeAfter)) {
+      const { value, done } = await reader.read();
+      if (done) break; // ended first: the caller's checks say how
+      stdout += decoder.decode(value, { stream: true });
+    }
+    await reader.cancel(); // closes our end: the script's next write fails
+    await options.afterClose?.();
+    if (stdin) {
+      // The script may be gone already (its last write failed before this).
+      await stdin.write(new TextEncoder().encode(options.stdin)).catch(
+        ignoreBrokenPipe,
+      );
+      await stdin.close().catch(ignoreBrokenPipe);
+    }
+    const { code, signal } = await child.status;
+    return {
+      code: signal === "SIGKILL" ? 124 : code,
+      stdout,
+      stderr: await stderr +
+        (signal === "SIGKILL" ? "\n(killed: timeout)" : ""),
+    };
+  } finally {
+    clearTimeout(timer);
+    await stdin?.close().catch(() => {}); // closed above, unless a check failed
+    try {
+      child.kill("SIGKILL"); // only if a check above failed first
+    } catch {
+      // exited already
+    }
+    await child.status;
+    await stderr;
+  }
+}
+
+function ignoreBrokenPipe(error: unknown): void {
+  if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+}
+
 /** A script running in the background (a server, or a client under test). */
 export class RunningScript implements AsyncDisposable {
   readonly child: Deno.ChildProcess;

@@ -11,10 +11,12 @@
 import assert from "node:assert/strict";
 import { MESSAGE } from "../tcp/knock_client.ts";
 import { ANSWER, startKnockServer } from "../tcp/knock_server.ts";
+import { LineReader, writeLine } from "../lib/lines.ts";
 import {
   freePort,
   runScript,
   runTask,
+  runWithStdoutClosed,
   startScript,
   startServer,
   type Target,
@@ -223,6 +225,25 @@ Deno.test("knock scripts as a person runs them", OWN_ONLY, async (t) => {
           result.stderr,
           `No answer from 127.0.0.1:${port} within 0.2 s (is it the knock-knock server?)\n`,
         );
+      });
+    },
+  );
+
+  await t.step(
+    "a closed stdout (| head): the client ends quietly, exit 0",
+    async () => {
+      const answer = Promise.withResolvers<void>();
+      await withFakeServer(async (conn) => {
+        await new LineReader(conn).readLine(); // Knock knock
+        await answer.promise; // once nobody reads the client's output
+        await writeLine(conn, ANSWER);
+      }, async (port) => {
+        const result = await runWithStdoutClosed(CLIENT, [
+          "--port",
+          String(port),
+        ], { closeAfter: "Sent ", afterClose: answer.resolve });
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stderr, "");
       });
     },
   );
