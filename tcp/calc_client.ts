@@ -49,6 +49,9 @@ export const PROMPT = "Enter an expression (or 'q' to quit): ";
 /** The prompt for the name when there is no --name. */
 export const NAME_PROMPT = "Enter your name: ";
 
+/** Longest line read from stdin (a typed line is checked against 1024 later). */
+const MAX_TYPED_BYTES = 1 << 20;
+
 const COMMAND = {
   name: "calc-client",
   summary: "TCP calculator client: sends your expressions, prints the answers.",
@@ -175,13 +178,18 @@ async function exchange(
  */
 function openKeyboard(): Keyboard {
   const lines = new LineReader(streamSource(Deno.stdin.readable), {
-    maxBytes: 1 << 20,
+    maxBytes: MAX_TYPED_BYTES,
   });
   const echo = !Deno.stdin.isTerminal();
   return {
     async ask(prompt: string): Promise<string | null> {
       await writeStdout(prompt); // nobody reads stdout (| head): OutputClosed
-      const line = await lines.readLine();
+      const line = await lines.readLine().catch((error) => {
+        if (!(error instanceof LineTooLongError)) throw error;
+        throw new FatalError(
+          `A line over ${error.limit} bytes came from stdin; stopping`,
+        );
+      });
       if (line === null) console.log(); // end of input: leave the prompt's line
       else if (echo) console.log(line);
       return line;
@@ -196,9 +204,10 @@ function failure(error: unknown, server: string): unknown {
       `Lost the connection to the server at ${server} (it stopped or reset the connection)`,
     );
   }
+  // Only the server's: the keyboard reports a long line on stdin itself.
   if (error instanceof LineTooLongError) {
     return new FatalError(
-      `A line over ${error.limit} bytes came from the server at ${server} or from stdin; stopping`,
+      `The server at ${server} answered with a line over ${error.limit} bytes (is it the calculator server?)`,
     );
   }
   return error;

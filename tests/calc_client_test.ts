@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { NAME_PROMPT, PROMPT } from "../tcp/calc_client.ts";
-import { LineReader, writeLine } from "../lib/lines.ts";
+import { isConnectionLost, LineReader, writeLine } from "../lib/lines.ts";
 import { type CalcServer, startCalcServer } from "../tcp/calc_server.ts";
 import {
   freePort,
@@ -278,6 +278,48 @@ Deno.test("calc client", async (t) => {
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stderr, ""); // not "Lost the connection ..."
       await log.waitFor(/^Ada: Session ended/);
+    },
+  );
+
+  await t.step(
+    "a line over 1 MiB on stdin: one sentence that says so, exit 1",
+    async () => {
+      const { server } = startServer();
+      await using _ = server;
+      const long = "1".repeat((1 << 20) + 2);
+      const result = await runClient(server, ["--name", "Ada"], `${long}\n`);
+      assert.equal(result.code, 1);
+      assert.equal(
+        result.stderr,
+        "A line over 1048576 bytes came from stdin; stopping\n",
+      );
+    },
+  );
+
+  await t.step(
+    "a line over 1024 bytes from the server: one sentence that says so, exit 1",
+    async () => {
+      using server = scriptedServer(async (conn, lines) => {
+        await lines.readLine(); // the name
+        try {
+          await writeLine(conn, `Hello ${"x".repeat(2000)}`);
+          await lines.readLine(); // the client's close (a reset, maybe)
+        } catch (error) {
+          if (!isConnectionLost(error)) throw error;
+        }
+      });
+      const result = await runScript(CLIENT, [
+        "--port",
+        String(server.port),
+        "--name",
+        "Ada",
+      ], { stdin: "" });
+      assert.equal(result.code, 1);
+      assert.equal(
+        result.stderr,
+        `The server at 127.0.0.1:${server.port} answered with a line over 1024 bytes (is it the calculator server?)\n`,
+      );
+      await server.serving;
     },
   );
 
