@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { NAME_PROMPT, PROMPT } from "../tcp/calc_client.ts";
-import { isConnectionLost, LineReader, writeLine } from "../lib/lines.ts";
+import { isConnectionLost, writeLine } from "../lib/lines.ts";
 import { type CalcServer, startCalcServer } from "../tcp/calc_server.ts";
 import {
   freePort,
@@ -155,24 +155,21 @@ Deno.test("calc client", async (t) => {
     async () => {
       // A hostile server: it answers with a screen clear and a
       // right-to-left override instead of plain text.
-      using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const served = (async () => {
-        using conn = await listener.accept();
-        const lines = new LineReader(conn);
+      using server = scriptedServer(async (conn, lines) => {
         await lines.readLine(); // the name
         await writeLine(conn, "Hello \x1b[2JAda");
         await lines.readLine(); // 1 + 1
         await writeLine(conn, "2\u202e1");
         await lines.readLine(); // q
         await writeLine(conn, "Session ended\x07");
-      })();
+      });
       const result = await runScript(CLIENT, [
         "--port",
-        String(listener.addr.port),
+        String(server.port),
         "--name",
         "Ada",
       ], { stdin: "1 + 1\nq\n" });
-      await served;
+      await server.serving;
       assert.equal(result.code, 0, result.stderr);
       assert.deepEqual(result.stdout.split("\n"), [
         "Hello \\u001b[2JAda",
