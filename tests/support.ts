@@ -100,9 +100,7 @@ async function runToEnd(
   );
   try {
     if (options.stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(options.stdin));
-      await writer.close();
+      await typeAndClose(child.stdin.getWriter(), options.stdin);
     }
     const { code, signal, stdout, stderr } = await child.output();
     const decode = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -158,13 +156,7 @@ export async function runWithStdoutClosed(
     }
     await reader.cancel(); // closes our end: the script's next write fails
     await options.afterClose?.();
-    if (stdin) {
-      // The script may be gone already (its last write failed before this).
-      await stdin.write(new TextEncoder().encode(options.stdin)).catch(
-        ignoreBrokenPipe,
-      );
-      await stdin.close().catch(ignoreBrokenPipe);
-    }
+    if (stdin) await typeAndClose(stdin, options.stdin ?? "");
     const { code, signal } = await child.status;
     return {
       code: signal === "SIGKILL" ? 124 : code,
@@ -185,8 +177,21 @@ export async function runWithStdoutClosed(
   }
 }
 
-function ignoreBrokenPipe(error: unknown): void {
-  if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+/**
+ * Write `text` to a script's stdin and close it. A script that has ended
+ * before reading it (no server to talk to, its stdout closed) is no error:
+ * its exit status and output tell the test what happened.
+ */
+async function typeAndClose(
+  stdin: WritableStreamDefaultWriter<Uint8Array>,
+  text: string,
+): Promise<void> {
+  try {
+    await stdin.write(new TextEncoder().encode(text));
+    await stdin.close();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+  }
 }
 
 /** A script running in the background (a server, or a client under test). */
