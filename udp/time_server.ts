@@ -140,6 +140,16 @@ export function answerRequest(data: Uint8Array, now: LocalClock): string {
   return "ERROR unknown request, send SEND_DATE or SEND_TIME";
 }
 
+/**
+ * Whether `data` is one of the lab's answers, not a request
+ * ({@linkcode isLabAnswer}); the two requests as clients send them are told
+ * apart without decoding, as in {@linkcode answerRequest}.
+ */
+function isAnswer(data: Uint8Array): boolean {
+  return !sameBytes(data, SEND_TIME) && !sameBytes(data, SEND_DATE) &&
+    isLabAnswer(data);
+}
+
 /** Where to listen, the clock, and where the log lines go. */
 export interface TimeServerOptions {
   hostname: string;
@@ -238,7 +248,7 @@ async function answerLoop(
     }
     const [data, sender] = datagram;
     const request = `${addrText(sender)} sent ${showDatagram(data)}`;
-    const ignored = whyNotAnswer(data, sender, self, isLabAnswer);
+    const ignored = whyNotAnswer(data, sender, self, isAnswer);
     if (ignored !== null) {
       log(`${request} -> not answered: ${ignored}`);
       continue;
