@@ -173,27 +173,28 @@ Deno.test("TELL: PRIVATE <from> <text> to its one addressee", async (t) => {
   });
 });
 
-Deno.test("WHO: USERS in joining order", async () => {
+Deno.test("WHO: USERS in joining order, not sorted by name", async () => {
   await using server = chatServer();
   const names = new Names();
-  await using ann = await ChatClient.login(server.target, names, "ann");
-  const bob = await ChatClient.login(server.target, names, "bob");
+  // Joined out of alphabetical order, whatever the case.
   await using cat = await ChatClient.login(server.target, names, "cat");
-  deepStrictEqual(ownUsers(await cat.ask("WHO"), names), [
+  const ann = await ChatClient.login(server.target, names, "ann");
+  await using bob = await ChatClient.login(server.target, names, "Bob");
+  deepStrictEqual(ownUsers(await bob.ask("WHO"), names), [
+    cat.name,
     ann.name,
     bob.name,
-    cat.name,
   ]);
-  await bob.send("QUIT");
-  await bob.waitFor("BYE");
-  bob.close();
-  await ann.waitFor(`LEFT ${bob.name}`);
-  await using dan = await ChatClient.login(server.target, names, "dan");
-  await ann.linesUntil(`JOINED ${dan.name}`);
-  deepStrictEqual(ownUsers(await ann.ask("WHO"), names), [
-    ann.name,
+  await ann.send("QUIT");
+  await ann.waitFor("BYE");
+  ann.close();
+  await cat.waitFor(`LEFT ${ann.name}`);
+  await using abe = await ChatClient.login(server.target, names, "Abe");
+  await cat.linesUntil(`JOINED ${abe.name}`);
+  deepStrictEqual(ownUsers(await cat.ask("WHO"), names), [
     cat.name,
-    dan.name,
+    bob.name,
+    abe.name,
   ]);
 });
 
