@@ -304,18 +304,26 @@ Deno.test("a line over 1024 bytes: ERROR line too long, connection closed", asyn
   const names = new Names();
   await using ann = await ChatClient.login(server.target, names, "ann");
 
-  await t.step("1024 bytes (CRLF not counted) are still a line", async () => {
-    await using bob = await ChatClient.login(server.target, names, "bob");
-    await ann.linesUntil(`JOINED ${bob.name}`);
-    const text = "x".repeat(1024 - "SAY ".length);
-    await bob.client.send(`SAY ${text}\r\n`);
-    strictEqual(await ann.next(), `MSG ${bob.name} ${text}`);
-  });
+  await t.step(
+    "1024 bytes are still a line, with LF or CRLF (CR not counted)",
+    async () => {
+      await using bob = await ChatClient.login(server.target, names, "bob");
+      await ann.linesUntil(`JOINED ${bob.name}`);
+      const text = "x".repeat(1024 - "SAY ".length);
+      strictEqual(new TextEncoder().encode(`SAY ${text}`).length, 1024);
+      await bob.client.send(`SAY ${text}\n`);
+      strictEqual(await ann.next(), `MSG ${bob.name} ${text}`);
+      await bob.client.send(`SAY ${text}\r\n`);
+      strictEqual(await ann.next(), `MSG ${bob.name} ${text}`);
+    },
+  );
 
   await t.step("1025 bytes: ERROR, closed, the others see LEFT", async () => {
     await using cat = await ChatClient.login(server.target, names, "cat");
     await ann.linesUntil(`JOINED ${cat.name}`);
-    await cat.send("SAY " + "é".repeat(511)); // 4 + 1022 bytes
+    const line = "SAY " + "é".repeat(510) + "x"; // 4 + 1020 + 1 bytes
+    strictEqual(new TextEncoder().encode(line).length, 1025);
+    await cat.send(line);
     strictEqual(await cat.next(), "ERROR line too long");
     await cat.expectClosed();
     await ann.waitFor(`LEFT ${cat.name}`);
