@@ -417,16 +417,23 @@ Deno.test({
 });
 
 Deno.test({
-  name: "--login-timeout: ERROR login timeout, then close",
+  name: "--login-timeout: ERROR login timeout once it has passed, then close",
   ignore: NEEDS_OWN_SERVER,
   async fn() {
-    await using server = chatServer({ loginTimeout: 0.2 });
+    // Long enough for ann to log in even on a loaded machine; the check
+    // below is a lower bound only, so it holds however slow the machine is.
+    const timeoutMs = 1000;
+    await using server = chatServer({ loginTimeout: timeoutMs / 1000 });
     const names = new Names();
     await using ann = await ChatClient.login(server.target, names, "ann");
+    const connecting = performance.now(); // the server's clock starts later
     await using slow = await ChatClient.connect(server.target, names);
-    strictEqual(await slow.next(), "ERROR login timeout");
+    strictEqual(await slow.next(2 * timeoutMs + 5000), "ERROR login timeout");
+    const waited = performance.now() - connecting;
+    // 1 ms for the clocks' rounding.
+    ok(waited >= timeoutMs - 1, `timed out after ${waited} ms`);
     await slow.expectClosed();
-    // Logged in in time: not affected.
+    // Logged in in time: not affected, though its own deadline has passed.
     match(await ann.ask("WHO"), /^USERS /);
   },
 });
