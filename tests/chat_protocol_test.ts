@@ -349,11 +349,25 @@ Deno.test("a client that stops reading is dropped; the others keep receiving", a
   await using flooder = await ChatClient.login(server.target, names, "flood");
   await watcher.linesUntil(`JOINED ${flooder.name}`);
 
-  // The flooder talks and talks, a burst at a time, each burst once the
-  // watcher has read the previous one (so the watcher keeps up, and the
-  // stuck client falls behind), until the watcher sees the stuck one leave.
-  // A server that lets the stuck client hold up the room fails here: the
-  // watcher stops receiving (10 s at most between two lines).
+  await floodUntilLeft(flooder, watcher, stuck);
+  if (!EXTERNAL) await server.log.waitFor(`${stuck.name} dropped`);
+  // Delivery to the others is still prompt: a marker gets through.
+  await flooder.send("SAY marker");
+  await watcher.waitFor(`MSG ${flooder.name} marker`);
+});
+
+/**
+ * The flooder talks and talks, a burst at a time, each burst once the
+ * watcher has read the previous one (so the watcher keeps up, and the stuck
+ * client falls behind), until the watcher sees the stuck one leave. A
+ * server that lets the stuck client hold up the room fails here: the
+ * watcher stops receiving (10 s at most between two lines).
+ */
+async function floodUntilLeft(
+  flooder: ChatClient,
+  watcher: ChatClient,
+  stuck: ChatClient,
+): Promise<void> {
   const filler = "x".repeat(1000);
   const maxBytes = 256 * 1024 * 1024;
   let left = false;
@@ -368,11 +382,7 @@ Deno.test("a client that stops reading is dropped; the others keep receiving", a
     );
     left = seen.includes(`LEFT ${stuck.name}`);
   }
-  if (!EXTERNAL) await server.log.waitFor(`${stuck.name} dropped`);
-  // Delivery to the others is still prompt: a marker gets through.
-  await flooder.send("SAY marker");
-  await watcher.waitFor(`MSG ${flooder.name} marker`);
-});
+}
 
 Deno.test("100 clients: JOINED, MSG and LEFT reach all 99 others", async () => {
   await using server = chatServer();
@@ -527,6 +537,36 @@ Deno.test({
         ]);
         strictEqual(await first.next(), "ERROR login timeout");
         await first.expectClosed();
+      },
+    );
+
+    await t.step(
+      "--max-queue 65536: a client that never reads is dropped just past it",
+      async () => {
+        const maxQueue = 64 * 1024;
+        await using server = await startServer("chat/server.ts", [
+          "--max-queue",
+          String(maxQueue),
+        ]);
+        const target = { hostname: server.host, port: server.port };
+        const names = new Names();
+        await using watcher = await ChatClient.login(target, names, "watch");
+        await using stuck = await ChatClient.login(target, names, "stuck");
+        await using flooder = await ChatClient.login(target, names, "flood");
+        await watcher.linesUntil(`JOINED ${flooder.name}`);
+        // Read the server's log meanwhile: it prints every message, and
+        // a full pipe would stop it.
+        const logged = server.waitFor(`${stuck.name} dropped:`);
+        logged.catch(() => {}); // awaited below, unless the flood fails first
+        await floodUntilLeft(flooder, watcher, stuck);
+        const dropped = await logged;
+        // Past the limit by less than one more line: not the default 1 MiB.
+        const unread = Number(
+          /dropped: (\d+) bytes unread$/.exec(dropped)?.[1],
+        );
+        ok(unread > maxQueue && unread <= maxQueue + 1100, dropped);
+        await flooder.send("SAY marker");
+        await watcher.waitFor(`MSG ${flooder.name} marker`);
       },
     );
 
