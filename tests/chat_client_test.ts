@@ -367,6 +367,8 @@ Deno.test("--help and bad flags", async () => {
   const help = await runScript(CLIENT, ["--help"], CLIENT_FLAGS);
   strictEqual(help.code, 0);
   match(help.stdout, /--name NAME/);
+  // The contract's port, written out: not the script's own constant.
+  match(help.stdout, /^ +--port P +.*\(default 5000\)$/m);
   match(
     help.stdout,
     /--timeout S +seconds to wait for each answer until logged in \(default 10\)/,

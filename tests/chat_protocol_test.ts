@@ -571,6 +571,17 @@ Deno.test({
     );
 
     await t.step(
+      "--help: usage on stdout, default port 5000, exit 0",
+      async () => {
+        const result = await runScript("chat/server.ts", ["--help"]);
+        strictEqual(result.code, 0, result.stderr);
+        // The contract's port, written out: not the script's own constant.
+        match(result.stdout, /^ +--port P +.*\(default 5000\)$/m);
+        strictEqual(result.stderr, "");
+      },
+    );
+
+    await t.step(
       "--login-timeout past a day: one line and a hint, exit 2",
       async () => {
         const result = await runScript("chat/server.ts", [
