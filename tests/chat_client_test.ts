@@ -148,6 +148,36 @@ Deno.test("a name typed at the prompt goes out as one LOGIN line", async () => {
   deepStrictEqual(received, ["LOGIN bad name", "LOGIN LOGIN other", "QUIT"]);
 });
 
+Deno.test("a typed line is sent as typed: leading and trailing spaces are kept", async () => {
+  const received: string[] = [];
+  using server = fakeServer(async (conn, lines) => {
+    for (let line; (line = await lines.readLine()) !== null;) {
+      received.push(line);
+      if (line === "QUIT") return await writeAll(conn, encodeLine("BYE"));
+    }
+  });
+  const result = await runScript(
+    CLIENT,
+    ["--port", String(server.port), "--name", "ann"],
+    { ...CLIENT_FLAGS, stdin: "  two spaces before, one after \n" },
+  );
+  strictEqual(result.code, 0, result.stderr);
+  await server.serving;
+  deepStrictEqual(received, ["SAY   two spaces before, one after ", "QUIT"]);
+});
+
+Deno.test("the server closes after QUIT without a BYE: the person quit, exit 0", async () => {
+  using server = fakeServer(async (_conn, lines) => {
+    strictEqual(await lines.readLine(), "QUIT");
+    // No BYE: the connection just closes.
+  });
+  const result = await runAnn(server.port); // input ends: QUIT
+  await server.serving;
+  strictEqual(result.code, 0, result.stderr);
+  strictEqual(result.stderr, "");
+  match(result.stdout, /^Welcome to the chat, ann\.[^\n]*\n$/); // nothing else
+});
+
 Deno.test('--name "" is asked for like no --name at all', async () => {
   await using server = await startServer(SERVER);
   const args = ["--port", String(server.port), "--name", ""];

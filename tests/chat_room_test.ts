@@ -466,6 +466,10 @@ Deno.test("chat window: what typed lines do", () => {
     deepStrictEqual(Object.keys(actionFor(wrong) as object), ["hint"], wrong);
   }
   deepStrictEqual(actionFor("quitting soon"), { send: "SAY quitting soon" });
+  // "Every line typed is sent" (CONTRACT 3.5): as typed, spaces and all.
+  deepStrictEqual(actionFor("  indented, and after "), {
+    send: "SAY   indented, and after ",
+  });
   // The server's limit is 1024 bytes a line, the command included.
   const fits = "é".repeat(510); // SAY + space + 1020 bytes
   deepStrictEqual(actionFor(fits), { send: `SAY ${fits}` });
