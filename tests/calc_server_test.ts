@@ -14,13 +14,14 @@
 
 import assert from "node:assert/strict";
 import { startCalcServer } from "../tcp/calc_server.ts";
-import { runScript, startScript, startServer, type Target } from "./support.ts";
 import {
-  announceExternal,
   hasControlChars,
-  LogCollector,
-  TestClient,
-} from "./tcp_support.ts";
+  runScript,
+  startScript,
+  startServer,
+  type Target,
+} from "./support.ts";
+import { announceExternal, LogCollector, TestClient } from "./tcp_support.ts";
 
 const SERVER = "tcp/calc_server.ts";
 const EXTERNAL = announceExternal("CALC_ADDR");

@@ -396,6 +396,16 @@ export function externalTarget(name: string): Target | undefined {
   return { hostname: m[1], port: Number(m[2]) };
 }
 
+/**
+ * Whether `text` holds a character that could act on a terminal: C0, DEL
+ * and C1 controls, format characters (a right-to-left override), and the
+ * line and paragraph separators U+2028 and U+2029, which some terminals and
+ * editors take as a line end. The one check for every server's log.
+ */
+export function hasControlChars(text: string): boolean {
+  return /[\p{Cc}\p{Cf}\u2028\u2029]/u.test(text);
+}
+
 /** A free TCP port on 127.0.0.1 at this moment (nothing listens on it). */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

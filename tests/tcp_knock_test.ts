@@ -14,6 +14,7 @@ import { ANSWER, startKnockServer } from "../tcp/knock_server.ts";
 import { LineReader, writeLine } from "../lib/lines.ts";
 import {
   freePort,
+  hasControlChars,
   runScript,
   runTask,
   runWithStdoutClosed,
@@ -21,12 +22,7 @@ import {
   startServer,
   type Target,
 } from "./support.ts";
-import {
-  announceExternal,
-  hasControlChars,
-  LogCollector,
-  TestClient,
-} from "./tcp_support.ts";
+import { announceExternal, LogCollector, TestClient } from "./tcp_support.ts";
 
 const SERVER = "tcp/knock_server.ts";
 const CLIENT = "tcp/knock_client.ts";

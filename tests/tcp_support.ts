@@ -191,8 +191,3 @@ export function announceExternal(variable: string): Target | undefined {
   }
   return target;
 }
-
-/** Whether `text` holds a character that could act on a terminal. */
-export function hasControlChars(text: string): boolean {
-  return /[\p{Cc}\p{Cf}\u2028\u2029]/u.test(text);
-}

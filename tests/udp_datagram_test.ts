@@ -21,7 +21,8 @@ import {
   showDatagram,
   whyNotAnswer,
 } from "../udp/datagram.ts";
-import { HAS_IPV6, hasControlChars, TestSocket } from "./udp_support.ts";
+import { hasControlChars } from "./support.ts";
+import { HAS_IPV6, TestSocket } from "./udp_support.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 const udp = (hostname: string, port: number): Deno.NetAddr => ({

@@ -12,14 +12,13 @@ import { formatAddr } from "../lib/net.ts";
 import { sameAddr } from "../udp/datagram.ts";
 import { DEFAULT_MESSAGE } from "../udp/hello_client.ts";
 import { serveHello, startHelloServer } from "../udp/hello_server.ts";
-import { runScript, runTask, startServer } from "./support.ts";
+import { hasControlChars, runScript, runTask, startServer } from "./support.ts";
 import {
   checkPortInUse,
   externalUdpTarget,
   FakeServer,
   freeUdpPort,
   HAS_IPV6,
-  hasControlChars,
   scriptedSocket,
   TestSocket,
   withUdpTarget,
@@ -103,12 +102,12 @@ Deno.test("UDP hello server, our own", OWN_ONLY, async (t) => {
         await using socket = new TestSocket();
         const sender = formatAddr(socket.addr);
         await socket.ask(DEFAULT_MESSAGE, target);
-        await socket.ask("\x1b]0;pwned\x07\n", target);
+        await socket.ask("\x1b]0;pwned\x07\u2029\n", target);
         await socket.ask(new Uint8Array([0xff]), target);
         await socket.ask("J".repeat(65507), target);
         assert.deepEqual(log.slice(0, 3), [
           `Message from ${sender}: "${DEFAULT_MESSAGE}"`,
-          String.raw`Message from ${sender}: "\x1b]0;pwned\x07\n"`,
+          String.raw`Message from ${sender}: "\x1b]0;pwned\x07\u{2029}\n"`,
           `Message from ${sender}: (1 bytes, not UTF-8)`,
         ]);
         assert.match(log[3], /^Message from [^ ]+: "J{60}…" \(65507 bytes\)$/);

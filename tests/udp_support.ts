@@ -228,11 +228,6 @@ export async function checkPortInUse(script: string): Promise<void> {
   );
 }
 
-/** Whether `text` holds a character that could act on a terminal. */
-export function hasControlChars(text: string): boolean {
-  return /[\p{Cc}\p{Cf}]/u.test(text);
-}
-
 /** Whether this machine can bind `::1` (some containers have no IPv6). */
 export const HAS_IPV6: boolean = (() => {
   try {

@@ -20,12 +20,11 @@ import {
   serveTime,
   startTimeServer,
 } from "../udp/time_server.ts";
-import { startServer } from "./support.ts";
+import { hasControlChars, startServer } from "./support.ts";
 import {
   checkPortInUse,
   externalUdpTarget,
   HAS_IPV6,
-  hasControlChars,
   type Received,
   scriptedSocket,
   TestSocket,
@@ -503,7 +502,7 @@ Deno.test("UDP time server, our own", OWN_ONLY, async (t) => {
         await using socket = new TestSocket();
         const sender = formatAddr(socket.addr);
         await socket.ask("SEND_DATE", target);
-        await socket.ask("\x1b[2J\x07hi\u202e\r\n", target);
+        await socket.ask("\x1b[2J\x07hi\u202e\u2028\r\n", target);
         await socket.ask(new Uint8Array([0xff, 0x1b]), target);
         await socket.ask("B".repeat(65507), target);
         assert.equal(log.length, 4, log.join("\n"));
@@ -512,7 +511,7 @@ Deno.test("UDP time server, our own", OWN_ONLY, async (t) => {
           new RegExp(`^${sender} sent "SEND_DATE" -> \\d{4}-`),
         );
         assert.ok(
-          log[1].includes(String.raw`"\x1b[2J\x07hi\u{202e}\r\n"`),
+          log[1].includes(String.raw`"\x1b[2J\x07hi\u{202e}\u{2028}\r\n"`),
           log[1],
         );
         assert.ok(log[2].includes("(2 bytes, not UTF-8)"), log[2]);
