@@ -5,7 +5,6 @@
  */
 
 import assert from "node:assert/strict";
-import { NAME_PROMPT, PROMPT } from "../tcp/calc_client.ts";
 import { isConnectionLost, writeLine } from "../lib/lines.ts";
 import { type CalcServer, startCalcServer } from "../tcp/calc_server.ts";
 import {
@@ -18,6 +17,12 @@ import {
 import { LogCollector } from "./tcp_support.ts";
 
 const CLIENT = "tcp/calc_client.ts";
+
+// Written out, not imported from the client: a changed prompt must fail here.
+/** The prompt before each expression, as CONTRACT 3.4 gives it. */
+const PROMPT = "Enter an expression (or 'q' to quit): ";
+/** The prompt for the name when there is no --name. */
+const NAME_PROMPT = "Enter your name: ";
 
 /** Our server in this process, with its log collected. */
 function startServer(): { server: CalcServer; log: LogCollector } {
