@@ -176,6 +176,41 @@ Deno.test("calc client", async (t) => {
   );
 
   await t.step(
+    "a typed line of 1024 bytes is sent, one of 1025 bytes is not",
+    async () => {
+      const { server, log } = startServer();
+      await using _ = server;
+      // Well formed, the answer is 2; leading zeros make up the length.
+      const expression = (bytes: number) => `${"0".repeat(bytes - 5)}1 + 1`;
+      const longest = expression(1024);
+      const tooLong = expression(1025);
+      assert.equal(new TextEncoder().encode(longest).length, 1024);
+      const result = await runClient(
+        server,
+        ["--name", "Ada"],
+        `${tooLong}\n${longest}\nq\n`,
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(result.stdout.split("\n"), [
+        "Hello Ada",
+        `${PROMPT}${tooLong}`,
+        "Not sent: the line is longer than 1024 bytes",
+        `${PROMPT}${longest}`,
+        "2",
+        `${PROMPT}q`,
+        "Session ended",
+        "",
+      ]);
+      await log.waitFor("Ada: Session ended");
+      const requests = log.lines.filter((line) => line.startsWith("Ada: "));
+      assert.deepEqual(requests, [
+        `Ada: ${JSON.stringify(longest)} -> 2`,
+        "Ada: Session ended",
+      ]);
+    },
+  );
+
+  await t.step(
     "a server's control characters are shown escaped, never acted on",
     async () => {
       // A hostile server: it answers with a screen clear and a
