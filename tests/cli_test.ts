@@ -1,6 +1,7 @@
 /**
  * lib/cli.ts: flags parsed into typed values or refused with a UsageError,
- * and what a person sees from every UDP script for `--help` and a bad flag.
+ * what a person sees from every UDP script for `--help` and a bad flag, and
+ * every script's default port (CONTRACT 1).
  */
 
 import assert from "node:assert/strict";
@@ -247,5 +248,51 @@ Deno.test("every UDP script, as a person runs it", async (t) => {
         },
       );
     }
+  }
+});
+
+/**
+ * CONTRACT 1's table, written out (never the scripts' own constants): each
+ * script's default port, as its --help states it and as it really uses it.
+ */
+const DEFAULT_PORTS = [
+  ["udp/hello_server.ts", 12000],
+  ["udp/hello_client.ts", 12000],
+  ["udp/time_server.ts", 12001],
+  ["udp/time_client.ts", 12001],
+  ["tcp/knock_server.ts", 12002],
+  ["tcp/knock_client.ts", 12002],
+  ["tcp/calc_server.ts", 12003],
+  ["tcp/calc_client.ts", 12003],
+  ["chat/server.ts", 5000],
+  ["chat/client.ts", 5000],
+] as const;
+
+Deno.test("every script's default port is the contract's", async (t) => {
+  for (const [script, port] of DEFAULT_PORTS) {
+    await t.step(`${script}: ${port}`, async () => {
+      const help = await runScript(script, ["--help"]);
+      assert.equal(help.code, 0, help.stderr);
+      assert.match(
+        help.stdout,
+        new RegExp(`^  --port P .*\\(default ${port}\\)$`, "m"),
+      );
+      // The port really used, with nothing bound or reached: a server told
+      // to listen on an address that is not this machine's (TEST-NET-1), a
+      // client sent to a host that cannot exist. Each names HOST:PORT.
+      const host = script.endsWith("server.ts")
+        ? "192.0.2.1"
+        : "nohost.invalid";
+      const result = await runScript(script, ["--host", host], { stdin: "" });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^Cannot (listen on|send to|connect to) ${
+            host.replaceAll(".", "\\.")
+          }:${port}\\b`,
+        ),
+      );
+    });
   }
 });
