@@ -273,7 +273,12 @@ Deno.test("udp-hello-client script", async (t) => {
     "no server: waits 2 s, one sentence on stderr, exit 1",
     async () => {
       const port = freeUdpPort();
+      const started = performance.now();
       const result = await runScript(CLIENT, ["--port", String(port)]);
+      // Counted from before the client started, so a slow machine only
+      // makes it longer: a client that gave up early fails, whatever it says.
+      const waited = performance.now() - started;
+      assert.ok(waited >= 1900, `gave up after ${Math.round(waited)} ms`);
       assert.equal(result.code, 1);
       assert.equal(
         result.stderr,
