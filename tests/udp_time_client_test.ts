@@ -458,21 +458,27 @@ Deno.test("udp-time-client script", async (t) => {
   );
 
   await t.step(
-    "no server: each request reported, one sentence on stderr, exit 1",
+    "no server: each request tried 3 times, --timeout each, then reported; exit 1",
     async () => {
       const port = freeUdpPort();
+      const started = performance.now();
       const result = await runScript(SCRIPT, [
         "--port",
         String(port),
         "--count",
         "2",
         "--timeout",
-        "0.1",
+        "0.2",
         "--min-delay",
         "0",
         "--max-delay",
         "0",
       ]);
+      // 2 requests, 3 tries each, 0.2 s for each try: at least 1.2 s,
+      // counted from before the client started, so a slow machine only
+      // makes it longer. A client that waits less than --timeout fails.
+      const waited = performance.now() - started;
+      assert.ok(waited >= 1140, `gave up after ${Math.round(waited)} ms`);
       assert.equal(result.code, 1);
       assert.equal(
         result.stderr,
@@ -483,6 +489,14 @@ Deno.test("udp-time-client script", async (t) => {
           l.endsWith("-> (no answer after 3 tries)")
         ).length,
         2,
+      );
+      assert.equal(
+        result.stdout.split("\n").filter((l) =>
+          /no answer within 0\.2 s, sending it again \(try [23] of 3\)$/
+            .test(l)
+        ).length,
+        4,
+        result.stdout,
       );
     },
   );
