@@ -62,11 +62,26 @@ function answerLines(lines: string[]): string[] {
   return lines.filter((line) => / -> /.test(line));
 }
 
-/** A sleep that lasts until the client is stopped. */
+/** How long {@linkcode sleepUntilStopped} waits for the stop at most. */
+const STOP_DEADLINE_MS = 5000;
+
+/**
+ * A sleep that lasts until the client is stopped. A client that is never
+ * stopped (its `q` or signal ignored) fails the test after
+ * {@linkcode STOP_DEADLINE_MS} instead of hanging the suite.
+ */
 function sleepUntilStopped(_ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    signal.addEventListener("abort", () => resolve(), { once: true });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", stopped);
+      reject(new Error(`not stopped within ${STOP_DEADLINE_MS} ms`));
+    }, STOP_DEADLINE_MS);
+    function stopped() {
+      clearTimeout(timer);
+      resolve();
+    }
+    if (signal.aborted) stopped();
+    else signal.addEventListener("abort", stopped, { once: true });
   });
 }
 
