@@ -4,8 +4,11 @@
  * the server a protocol test should judge (ours, or one named by an
  * environment variable such as `CALC_ADDR=127.0.0.1:12003`).
  *
- * Every process started here is killed and awaited by its owner's `finally`
- * (or `await using`), so a failing test leaves nothing running.
+ * Every process started here is stopped and awaited by its owner's `finally`
+ * (or `await using`), so a failing test leaves nothing running. Stopping is
+ * SIGTERM first, then SIGKILL (see {@linkcode terminate}), so that what a
+ * process started (`deno task` its script, tools/pair.ts its server and
+ * client) is stopped with it.
  *
  * @module
  */
@@ -31,7 +34,7 @@ export interface ScriptOptions {
   stdin?: string;
   /** Extra environment variables (e.g. `TZ`). */
   env?: Record<string, string>;
-  /** Kill the script after this many ms (default 20 000): a hang fails. */
+  /** Stop the script after this many ms (default 20 000): a hang fails. */
   timeoutMs?: number;
   /** `deno run` flags (default {@linkcode RUN_FLAGS}). */
   denoFlags?: string[];
@@ -58,8 +61,9 @@ export function denoCommand(
 
 /**
  * Run a script to its end, with `stdin` piped in, and collect what it
- * printed. A script still running after `timeoutMs` is killed, and the
- * result says so in `stderr` (code 124), so a hang fails instead of blocking.
+ * printed. A script still running after `timeoutMs` is stopped (with what
+ * it started: {@linkcode terminate}), and the result says so in `stderr`
+ * (code 124), so a hang fails instead of blocking.
  */
 export function runScript(
   script: string,
@@ -94,8 +98,9 @@ async function runToEnd(
   options: ScriptOptions,
 ): Promise<ScriptResult> {
   const child = command.spawn();
+  let stopping: Promise<void> | undefined;
   const timer = setTimeout(
-    () => child.kill("SIGKILL"),
+    () => stopping = terminate(child),
     options.timeoutMs ?? 20_000,
   );
   try {
@@ -104,15 +109,47 @@ async function runToEnd(
     }
     const { code, signal, stdout, stderr } = await child.output();
     const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+    const timedOut = stopping !== undefined || signal === "SIGKILL";
     return {
-      code: signal === "SIGKILL" ? 124 : code,
+      code: timedOut ? 124 : code,
       stdout: decode(stdout),
-      stderr: decode(stderr) +
-        (signal === "SIGKILL" ? "\n(killed: timeout)" : ""),
+      stderr: decode(stderr) + (timedOut ? "\n(stopped: timeout)" : ""),
     };
   } finally {
     clearTimeout(timer);
+    await stopping;
   }
+}
+
+/** How long a process has after SIGTERM before {@linkcode terminate} kills it. */
+const STOP_GRACE_MS = 3000;
+
+/**
+ * Stop `child` and what it started, and wait for its exit. SIGTERM first:
+ * `deno task` passes it on to its script, and tools/pair.ts and
+ * tools/demo.ts stop their servers and clients on it. SIGKILL, which cannot
+ * be passed on, would leave those running (and holding our pipes open); it
+ * comes only if `child` has not exited {@linkcode STOP_GRACE_MS} later.
+ */
+async function terminate(child: Deno.ChildProcess): Promise<void> {
+  const signal = (name: Deno.Signal) => {
+    try {
+      child.kill(name);
+    } catch {
+      // exited already
+    }
+  };
+  signal("SIGTERM");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const exited = await Promise.race([
+    child.status.then(() => true),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), STOP_GRACE_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!exited) signal("SIGKILL");
+  await child.status;
 }
 
 /** Options for {@linkcode runWithStdoutClosed}. */
@@ -137,8 +174,9 @@ export async function runWithStdoutClosed(
   options: StdoutClosedOptions,
 ): Promise<ScriptResult> {
   const child = denoCommand(script, args, options).spawn();
+  let stopping: Promise<void> | undefined;
   const timer = setTimeout(
-    () => child.kill("SIGKILL"),
+    () => stopping = terminate(child),
     options.timeoutMs ?? 20_000,
   );
   const stderr = new Response(child.stderr).text();
@@ -158,21 +196,17 @@ export async function runWithStdoutClosed(
     await options.afterClose?.();
     if (stdin) await typeAndClose(stdin, options.stdin ?? "");
     const { code, signal } = await child.status;
+    const timedOut = stopping !== undefined || signal === "SIGKILL";
     return {
-      code: signal === "SIGKILL" ? 124 : code,
+      code: timedOut ? 124 : code,
       stdout,
-      stderr: await stderr +
-        (signal === "SIGKILL" ? "\n(killed: timeout)" : ""),
+      stderr: await stderr + (timedOut ? "\n(stopped: timeout)" : ""),
     };
   } finally {
     clearTimeout(timer);
     await stdin?.close().catch(() => {}); // closed above, unless a check failed
-    try {
-      child.kill("SIGKILL"); // only if a check above failed first
-    } catch {
-      // exited already
-    }
-    await child.status;
+    await stopping;
+    await terminate(child); // still running only if a check above failed first
     await stderr;
   }
 }
@@ -203,6 +237,8 @@ export class RunningScript implements AsyncDisposable {
   readonly seen: string[] = [];
   #stderr: Promise<string>;
   #stdinWriter?: WritableStreamDefaultWriter<Uint8Array>;
+  /** Set when a deadline stopped the script: see {@linkcode terminate}. */
+  #stopping?: Promise<void>;
 
   constructor(child: Deno.ChildProcess) {
     this.child = child;
@@ -214,7 +250,7 @@ export class RunningScript implements AsyncDisposable {
 
   /** Read stdout lines until one matches; returns it. Fails at end of output. */
   async waitFor(pattern: RegExp | string, timeoutMs = 15_000): Promise<string> {
-    const deadline = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    const deadline = setTimeout(() => this.#terminate(), timeoutMs);
     try {
       while (true) {
         const line = await this.stdout.readLine();
@@ -261,24 +297,21 @@ export class RunningScript implements AsyncDisposable {
 
   /** Wait for the exit; returns the code and all remaining output. */
   async finish(timeoutMs = 15_000): Promise<ScriptResult> {
-    const timer = setTimeout(() => {
-      try {
-        this.child.kill("SIGKILL");
-      } catch {
-        // already exited
-      }
-    }, timeoutMs);
+    const timer = setTimeout(() => this.#terminate(), timeoutMs);
     try {
       for await (const line of this.stdout) this.seen.push(line);
       const status = await this.child.status;
+      await this.#stopping;
       try {
         // Piped but never written to, it still has to be closed.
         await (this.#stdinWriter ?? this.child.stdin).close();
       } catch {
         // not piped, or the process is gone and its stdin closed already
       }
+      const timedOut = this.#stopping !== undefined ||
+        status.signal === "SIGKILL";
       return {
-        code: status.signal === "SIGKILL" ? 124 : status.code,
+        code: timedOut ? 124 : status.code,
         stdout: this.seen.join("\n"),
         stderr: await this.#stderr,
       };
@@ -287,8 +320,15 @@ export class RunningScript implements AsyncDisposable {
     }
   }
 
+  /** A deadline passed: stop the script and what it started. */
+  #terminate(): void {
+    this.#stopping ??= terminate(this.child);
+  }
+
+  /** Stop the script and what it started ({@linkcode terminate}). */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop("SIGKILL");
+    await terminate(this.child);
+    await this.finish();
   }
 }
 
