@@ -515,13 +515,13 @@ Deno.test({
   ignore: NEEDS_OWN_SERVER,
   async fn(t) {
     await t.step(
-      "--max-clients 1 --login-timeout 0.5 (decimals accepted)",
+      "--max-clients 1 --login-timeout 1.5 (decimals accepted)",
       async () => {
         await using server = await startServer("chat/server.ts", [
           "--max-clients",
           "1",
           "--login-timeout",
-          "0.5",
+          "1.5", // long enough for the refusal below on a loaded machine
         ]);
         const target = { hostname: server.host, port: server.port };
         const names = new Names();
