@@ -26,7 +26,8 @@ export interface Member {
   send(line: Uint8Array): void;
   /**
    * Queue a broadcast line (MSG), stored once in the room's log for every
-   * member: like `send`, but written from the shared log without a copy.
+   * member: like `send`, but written from the shared log, not copied per
+   * member (lib/outbox.ts).
    */
   share(line: SharedLine): void;
   /**

@@ -6,8 +6,10 @@
  * {@linkcode runMain} turns the errors a person can cause (bad flags, a port
  * in use, a server that is not running) into one plain sentence and the exit
  * code the contract asks for: 2 for misuse, 1 for a failure, never a stack
- * trace. A closed stdout (`| head`) ends a script quietly, exit 0. Anything
- * else is a bug and still crashes loudly.
+ * trace. A script that writes through {@linkcode writeStdout} (the
+ * calculator client's prompts) ends quietly, exit 0, once its stdout is
+ * closed (`| head`); `console.log` drops what a closed stdout cannot take,
+ * and says nothing. Anything else is a bug and still crashes loudly.
  *
  * @example
  * ```ts
@@ -87,7 +89,8 @@ export class FatalError extends Error {
 
 /**
  * Nobody reads stdout any more: it was piped into a program that has exited
- * (`| head -n 2` has its two lines). {@linkcode runMain} then ends the script
+ * (`| head -n 2` has its two lines), and {@linkcode writeStdout} found out.
+ * {@linkcode runMain} then ends the script
  * quietly with exit 0, as the end of input ends a client: the reader chose
  * to stop, nothing failed, and `set -o pipefail` scripts do not fail. (A C
  * program would be killed by SIGPIPE, status 141 in the shell; Deno ignores

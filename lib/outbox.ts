@@ -23,7 +23,9 @@
  *
  * Lines for many readers (a broadcast, {@linkcode Outbox.pushShared}) are
  * stored once in a {@linkcode SharedLog}: a reader's queue is then mostly one
- * stretch of that log, written straight from it, with no copy per reader.
+ * stretch of that log, written straight from it, with no copy per reader
+ * (a short stretch left waiting behind a write is copied, so that it does
+ * not keep a whole segment of the log alive).
  * Notices (someone joined or left, {@linkcode Outbox.pushNotice}) are stored
  * there too, and may wait {@linkcode NOTICE_DELAY_MS} for company, so a
  * crowd logging in at once costs a few writes per reader instead of one
@@ -110,7 +112,8 @@ export interface SharedLine {
  * one reader are one contiguous stretch, written straight from the log with
  * no copy. A thousand lines queued for a thousand readers cost a thousand
  * lines of memory, not a million queue entries, and no reader's write
- * copies them into a buffer of its own.
+ * copies them into a buffer of its own. (Only a short stretch that has to
+ * wait is copied: see `Outbox.#endRun`.)
  *
  * @example
  * ```ts

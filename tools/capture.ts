@@ -3,7 +3,9 @@
  * (Wireshark's command-line tool), one line per packet plus the text it
  * carries, until Ctrl+C. The filters are the ones docs/wireshark.md teaches.
  *
- * Run: deno task capture tcp-knock     (then, in another terminal: deno task tcp-knock)
+ * Run: deno task capture tcp-knock     (then, in other terminals: deno task tcp-knock-server,
+ *                                      deno task tcp-knock-client; the tcp-knock pair takes a free
+ *                                      port, not the 12002 the filter watches)
  *      deno task capture calc --port 12345
  * Directly: deno run --allow-run --allow-read tools/capture.ts tcp-knock
  * Exercises: udp-hello, udp-time, tcp-knock, calc, chat. Needs tshark, and

@@ -12,7 +12,8 @@
  *
  * UDP promises nothing: the message or the answer may be lost, and a server
  * that is not running sends back no "connection refused". So the client
- * waits --timeout seconds for the answer, then gives up.
+ * waits --timeout seconds for the answer, then gives up. (`--message Ok` is
+ * never answered: the server takes it for an answer; udp/README.md.)
  *
  * @module
  */

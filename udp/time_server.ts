@@ -1,7 +1,9 @@
 /**
  * UDP date/time server (lab part 1, Q3): answers `SEND_DATE` with its local
  * date and `SEND_TIME` with its local time, forever; anything else gets one
- * `ERROR ...` line and the server goes on.
+ * `ERROR ...` line and the server goes on. What is itself an answer (`Ok`,
+ * `ERROR ...`, a date, a time) or comes from its own address gets none
+ * (udp/README.md, "Servers answer requests, never answers").
  *
  * Run:  deno run --allow-net --unstable-net udp/time_server.ts   (or: deno task udp-time-server)
  * Try:  deno task udp-time-client, or by hand: nc -u 127.0.0.1 12001 and type send_time
