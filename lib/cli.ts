@@ -6,10 +6,10 @@
  * {@linkcode runMain} turns the errors a person can cause (bad flags, a port
  * in use, a server that is not running) into one plain sentence and the exit
  * code the contract asks for: 2 for misuse, 1 for a failure, never a stack
- * trace. A script that writes through {@linkcode writeStdout} (the
- * calculator client's prompts) ends quietly, exit 0, once its stdout is
- * closed (`| head`); `console.log` drops what a closed stdout cannot take,
- * and says nothing. Anything else is a bug and still crashes loudly.
+ * trace. A script that writes through {@linkcode writeStdout} or
+ * {@linkcode printLine} (the calculator client's prompts, the time client's
+ * lines) ends quietly, exit 0, once its stdout is closed (`| head`);
+ * `console.log` drops what a closed stdout cannot take, and says nothing. Anything else is a bug and still crashes loudly.
  *
  * @example
  * ```ts
@@ -352,6 +352,33 @@ const encoder = new TextEncoder();
 export async function writeStdout(text: string): Promise<void> {
   try {
     await writeAll(Deno.stdout, encoder.encode(text));
+  } catch (error) {
+    if (error instanceof Deno.errors.BrokenPipe) {
+      throw new OutputClosed("stdout is closed");
+    }
+    throw error;
+  }
+}
+
+/**
+ * `console.log` for a script that prints until stopped, whose output may be
+ * piped into `head`: a closed stdout throws {@linkcode OutputClosed}, where
+ * `console.log` would drop the line in silence and leave the script
+ * running for nobody.
+ *
+ * @example
+ * ```ts
+ * import { printLine } from "./cli.ts";
+ * printLine("SEND_TIME -> 09:26:53");
+ * ```
+ */
+export function printLine(line: string): void {
+  const bytes = encoder.encode(`${line}\n`);
+  try {
+    let written = 0;
+    while (written < bytes.length) {
+      written += Deno.stdout.writeSync(bytes.subarray(written));
+    }
   } catch (error) {
     if (error instanceof Deno.errors.BrokenPipe) {
       throw new OutputClosed("stdout is closed");

@@ -13,7 +13,13 @@ import {
   type TimeClientDeps,
   type TimeClientOptions,
 } from "../udp/time_client.ts";
-import { runScript, runTask, startScript, startServer } from "./support.ts";
+import {
+  runScript,
+  runTask,
+  runWithStdoutClosed,
+  startScript,
+  startServer,
+} from "./support.ts";
 import {
   externalUdpTarget,
   FakeServer,
@@ -413,6 +419,21 @@ Deno.test("udp-time-client script", async (t) => {
         answers.every((l) => l.startsWith("SEND_TIME -> ")),
         result.stdout,
       );
+    });
+  });
+
+  await t.step("a closed stdout (| head) stops it, exit 0", async () => {
+    await withServerArgs(async (hostPort) => {
+      // No --count: before, it went on asking for nobody until killed.
+      const result = await runWithStdoutClosed(SCRIPT, [
+        ...hostPort,
+        "--min-delay",
+        "0.05",
+        "--max-delay",
+        "0.1",
+      ], { closeAfter: " -> ", timeoutMs: 10_000 });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, "");
     });
   });
 

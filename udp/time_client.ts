@@ -17,7 +17,9 @@
  * were given up and none was ever answered: the server is not running or
  * cannot be reached. Otherwise 0, Ctrl+C and `q` included. The end of stdin
  * does not stop the client, so it also runs with no terminal, and a stdin
- * line over 1024 bytes is ignored (with a note), not the lines after it.
+ * line over 1024 bytes is ignored (with a note), not the lines after it. A
+ * closed stdout stops it, exit 0: `deno task udp-time-client | head -n 5`
+ * ends after five lines.
  *
  * @module
  */
@@ -26,6 +28,7 @@ import {
   clientFlags,
   FatalError,
   parseFlags,
+  printLine,
   runMain,
   UsageError,
 } from "../lib/cli.ts";
@@ -360,6 +363,8 @@ async function main(): Promise<void> {
   }, {
     signal: stop.signal,
     input: stdinLines(console.log),
+    // `| head -n 5` has its lines: stop then, not ask on for nobody.
+    log: printLine,
   });
 }
 
