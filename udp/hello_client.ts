@@ -18,7 +18,13 @@
  * @module
  */
 
-import { clientFlags, FatalError, parseFlags, runMain } from "../lib/cli.ts";
+import {
+  clientFlags,
+  FatalError,
+  parseFlags,
+  runMain,
+  timeoutFlag,
+} from "../lib/cli.ts";
 import { formatAddr } from "../lib/net.ts";
 import {
   addrText,
@@ -44,14 +50,7 @@ const COMMAND = {
       default: DEFAULT_MESSAGE,
       help: "what to send (default: a UDP joke)",
     },
-    timeout: {
-      kind: "number",
-      placeholder: "S",
-      default: 2,
-      min: 0.01,
-      max: 3600,
-      help: "seconds to wait for the answer (default 2)",
-    },
+    ...timeoutFlag(2, "the answer"),
   },
 } as const;
 

@@ -30,6 +30,7 @@ import {
   parseFlags,
   printLine,
   runMain,
+  timeoutFlag,
   UsageError,
 } from "../lib/cli.ts";
 import {
@@ -90,14 +91,7 @@ export const COMMAND = {
       max: 3600,
       help: "longest wait between requests, in seconds (default 2)",
     },
-    timeout: {
-      kind: "number",
-      placeholder: "S",
-      default: 1,
-      min: 0.01,
-      max: 3600,
-      help: `seconds to wait for each answer before sending again (default 1)`,
-    },
+    ...timeoutFlag(1, "each answer before sending again"),
   },
 } as const;
 
