@@ -353,10 +353,7 @@ export async function writeStdout(text: string): Promise<void> {
   try {
     await writeAll(Deno.stdout, encoder.encode(text));
   } catch (error) {
-    if (error instanceof Deno.errors.BrokenPipe) {
-      throw new OutputClosed("stdout is closed");
-    }
-    throw error;
+    throw closedOutput(error);
   }
 }
 
@@ -380,11 +377,15 @@ export function printLine(line: string): void {
       written += Deno.stdout.writeSync(bytes.subarray(written));
     }
   } catch (error) {
-    if (error instanceof Deno.errors.BrokenPipe) {
-      throw new OutputClosed("stdout is closed");
-    }
-    throw error;
+    throw closedOutput(error);
   }
+}
+
+/** A write to stdout failed: {@linkcode OutputClosed} if nobody reads it, else `error`. */
+function closedOutput(error: unknown): unknown {
+  return error instanceof Deno.errors.BrokenPipe
+    ? new OutputClosed("stdout is closed")
+    : error;
 }
 
 /**
