@@ -312,6 +312,72 @@ Deno.test("Inbox", async (t) => {
     });
   });
 
+  /** A socket whose receives give `results` in turn (an Error is thrown), then wait until closed. */
+  function scriptedSocket(results: (Error | [string, Deno.Addr])[]) {
+    let close = () => {};
+    const closed = new Promise<never>((_, reject) =>
+      close = () => reject(new Deno.errors.BadResource("closed"))
+    );
+    closed.catch(() => {});
+    const socket = {
+      receive() {
+        const next = results.shift();
+        if (next === undefined) return closed;
+        if (next instanceof Error) return Promise.reject(next);
+        return Promise.resolve([encode(next[0]), next[1]]);
+      },
+      close: () => close(),
+    };
+    return socket as unknown as Deno.DatagramConn;
+  }
+  const osError = (code: string) =>
+    Object.assign(new Error(`${code} (os error 104)`), { code });
+
+  await t.step("a system error on a receive does not stop it", async () => {
+    const socket = scriptedSocket([
+      osError("ECONNRESET"),
+      ["Ok", server.addr],
+    ]);
+    const inbox = new Inbox(socket, server.addr);
+    try {
+      assert.equal(text(await inbox.next(2000)), "Ok");
+    } finally {
+      socket.close();
+      await inbox.done;
+    }
+  });
+
+  await t.step(
+    "any other error stops it, and next() throws it (after what came first)",
+    async () => {
+      const bug = new TypeError("a bug while reading");
+      const socket = scriptedSocket([["Ok", server.addr], bug]);
+      const inbox = new Inbox(socket, server.addr);
+      try {
+        assert.equal(text(await inbox.next(2000)), "Ok");
+        await assert.rejects(inbox.next(2000), (e) => e === bug);
+        await assert.rejects(inbox.next(2000), (e) => e === bug);
+      } finally {
+        socket.close();
+        await inbox.done;
+      }
+    },
+  );
+
+  await t.step("onOther failing reaches the next() that waits", async () => {
+    const full = new Error("stdout closed");
+    const socket = scriptedSocket([["x", stranger.addr]]);
+    const inbox = new Inbox(socket, server.addr, () => {
+      throw full;
+    });
+    try {
+      await assert.rejects(inbox.next(2000), (e) => e === full);
+    } finally {
+      socket.close();
+      await inbox.done;
+    }
+  });
+
   await t.step("null once the socket is closed", async () => {
     const socket = Deno.listenDatagram({
       hostname: "127.0.0.1",

@@ -12,6 +12,7 @@
 
 import { lookup } from "node:dns/promises";
 import { FatalError } from "../lib/cli.ts";
+import { errnoName } from "../lib/lines.ts";
 import {
   formatAddr,
   hostPort,
@@ -263,6 +264,12 @@ const MAX_QUEUED = 64;
  * The datagrams that reach a client socket from its server, queued until
  * asked for with a timeout. Datagrams from any other address are reported
  * to `onOther` and dropped. Close the socket, then await `done`.
+ *
+ * A system error on a receive (Windows reports an earlier datagram that
+ * reached a closed port that way) is not the end of the socket: reading goes
+ * on. Anything else that goes wrong while reading (a bug, or `onOther`
+ * failing, say on a closed stdout) stops it, and the next
+ * {@linkcode Inbox.next} throws that error, where the client awaits it.
  */
 export class Inbox {
   readonly #socket: Deno.DatagramConn;
@@ -271,6 +278,7 @@ export class Inbox {
   readonly #queue: Uint8Array[] = [];
   #wake?: () => void;
   #closed = false;
+  #failure: unknown; // what stopped the reading, other than a close
   /** Resolves once the socket is closed and reading has stopped. */
   readonly done: Promise<void>;
 
@@ -295,9 +303,11 @@ export class Inbox {
         }
         if (this.#queue.push(data) > MAX_QUEUED) this.#queue.shift();
       } catch (error) {
-        // Windows reports an earlier datagram that reached a closed port
-        // as a receive error (connection reset): not the end of the socket.
         if (isClosedError(error)) this.#closed = true;
+        else if (errnoName(error) === undefined) {
+          this.#failure = error;
+          this.#closed = true;
+        }
       }
       this.#wake?.();
     }
@@ -310,7 +320,8 @@ export class Inbox {
 
   /**
    * The next datagram from the server, or `null` when none came within
-   * `timeoutMs`, `signal` was aborted, or the socket is closed.
+   * `timeoutMs`, `signal` was aborted, or the socket is closed. Throws what
+   * stopped the reading, if it was not a close.
    */
   async next(
     timeoutMs: number,
@@ -323,6 +334,9 @@ export class Inbox {
       await this.#wait(left, signal);
     }
     if (signal?.aborted) return null;
+    if (this.#queue.length === 0 && this.#failure !== undefined) {
+      throw this.#failure;
+    }
     return this.#queue.shift() ?? null;
   }
 
