@@ -16,8 +16,8 @@
  * ```
  *
  * Exit codes: 0 after leaving (quit, or end of input), 1 when the server is
- * not running, goes away, or does not answer a login within --timeout
- * seconds (default 10), 2 for bad flags.
+ * not running, goes away, or does not answer a login or a QUIT within
+ * --timeout seconds (default 10), 2 for bad flags.
  *
  * @module
  */
@@ -59,7 +59,7 @@ const COMMAND = {
   summary: "Chat window: log in to the chat server and talk to the room.",
   flags: {
     ...clientFlags(DEFAULT_PORT),
-    ...timeoutFlag(10, "each answer until logged in"),
+    ...timeoutFlag(10, "the server's answer to a login or a quit"),
     name: {
       kind: "string",
       placeholder: "NAME",
@@ -86,6 +86,13 @@ async function main(): Promise<number> {
 /**
  * The whole session on an open connection: log in, then talk until the
  * person leaves (0) or the server goes away (FatalError).
+ *
+ * Once the person has left, the server's BYE (or its close) must come
+ * within --timeout, as its answer to a login must. When it does not, the
+ * person's wish is done anyway (the connection is closed on exit), but
+ * CONTRACT 2 makes "no reply" one plain sentence and exit 1: the same
+ * sentence as for an unanswered login, so a silent server is reported
+ * however far the session got.
  */
 async function chat(
   conn: Deno.TcpConn,
@@ -96,23 +103,39 @@ async function chat(
   const loggedIn = await logIn(conn, server, window, options.name);
   if (loggedIn === undefined) return await leave(conn, server);
   window.show(`Welcome to the chat, ${loggedIn}. ${HELP}`);
-  const talk = { quitSent: false, over: false };
-  sendTyped(conn, window, talk).catch((error) => {
-    if (!isConnectionLost(error)) throw error; // the reader reports the end
-  });
-  try {
-    while (true) {
-      const line = await server.next();
-      if (line === "BYE") return 0;
-      if (line === null) {
-        if (talk.quitSent) return 0;
-        throw new FatalError("The chat server closed the connection");
-      }
-      const shown = describe(line);
-      if (shown !== undefined) window.show(shown);
-    }
-  } finally {
-    talk.over = true;
+  const reading = showIncoming(server, window);
+  const quitting = sendTyped(conn, window).then(
+    () => "quit" as const,
+    (error) => {
+      if (!isConnectionLost(error)) throw error;
+      return new Promise<never>(() => {}); // the reader reports the end
+    },
+  );
+  const end = await Promise.race([reading, quitting]);
+  if (end === "BYE") return 0;
+  if (end === null) {
+    throw new FatalError("The chat server closed the connection");
+  }
+  await sayQuit(conn);
+  // Lines already on their way are still shown; then BYE, or the close
+  // without it: either way the server has let the person go.
+  await server.within(reading);
+  return 0;
+}
+
+/**
+ * Show the server's lines until its `BYE` (returned) or the end of the
+ * connection (`null`).
+ */
+async function showIncoming(
+  server: ServerLines,
+  window: ChatWindow,
+): Promise<"BYE" | null> {
+  while (true) {
+    const line = await server.next();
+    if (line === null || line === "BYE") return line;
+    const shown = describe(line);
+    if (shown !== undefined) window.show(shown);
   }
 }
 
@@ -153,7 +176,7 @@ async function logIn(
 
 /** Before logging in: say QUIT and wait for BYE (or the end). */
 async function leave(conn: Deno.Conn, server: ServerLines): Promise<number> {
-  await writeLine(conn, "QUIT");
+  await sayQuit(conn);
   while (true) {
     const line = await server.answer();
     if (line === null || line === "BYE") return 0;
@@ -161,24 +184,29 @@ async function leave(conn: Deno.Conn, server: ServerLines): Promise<number> {
 }
 
 /**
- * Send what the person types until they quit or their input ends, then
- * QUIT (unless the session is already `over`).
+ * Send `QUIT`. A connection lost already is no error here: the reader finds
+ * its end, and the person was leaving anyway.
  */
-async function sendTyped(
-  conn: Deno.Conn,
-  window: ChatWindow,
-  talk: { quitSent: boolean; over: boolean },
-): Promise<void> {
+async function sayQuit(conn: Deno.Conn): Promise<void> {
+  try {
+    await writeLine(conn, "QUIT");
+  } catch (error) {
+    if (!isConnectionLost(error)) throw error;
+  }
+}
+
+/**
+ * Send what the person types until they quit or their input ends (or the
+ * window is closed under it: the session is over).
+ */
+async function sendTyped(conn: Deno.Conn, window: ChatWindow): Promise<void> {
   for (let typed; (typed = await window.ask("> ")) !== null;) {
     const action = actionFor(typed);
-    if (action === "quit") break;
+    if (action === "quit") return;
     if (action === undefined) continue;
     if ("hint" in action) window.show(action.hint);
     else await writeLine(conn, action.send);
   }
-  if (talk.over) return;
-  talk.quitSent = true;
-  await writeLine(conn, "QUIT");
 }
 
 /** What a typed line asks for: a protocol line, a hint, leaving, or nothing. */
@@ -283,7 +311,15 @@ class ServerLines {
    * waits without one.
    */
   answer(): Promise<string | null> {
-    return answerWithin(this.next(), this.#limit);
+    return this.within(this.next());
+  }
+
+  /**
+   * `reading`, which must end within the timeout, or a {@linkcode FatalError}
+   * that says the server did not answer: the wait for BYE after QUIT.
+   */
+  within<T>(reading: Promise<T>): Promise<T> {
+    return answerWithin(reading, this.#limit);
   }
 
   async next(): Promise<string | null> {

@@ -267,7 +267,36 @@ Deno.test("a server that never answers the login: --timeout, one sentence, exit 
   });
 });
 
-Deno.test("--timeout bounds only the login: a quiet room is waited for", async () => {
+Deno.test("a server that never answers QUIT: --timeout, one sentence, exit 1", async () => {
+  // CONTRACT 2: no reply is one plain sentence and exit 1, as for LOGIN.
+  let welcomed = 0;
+  let closed = 0;
+  using server = fakeServer(async (_conn, lines) => {
+    welcomed = performance.now(); // before the client can send QUIT
+    strictEqual(await lines.readLine(), "QUIT"); // its input has ended
+    while (await lines.readLine() !== null) {
+      // answer nothing, until the client gives up and closes
+    }
+    closed = performance.now();
+  });
+  const result = await runScript(
+    CLIENT,
+    ["--port", String(server.port), "--name", "ann", "--timeout", "1"],
+    { ...CLIENT_FLAGS, stdin: "" },
+  );
+  strictEqual(result.code, 1, result.stderr);
+  strictEqual(
+    result.stderr,
+    `No answer from 127.0.0.1:${server.port} within 1 s (is it the chat server?)\n`,
+  );
+  match(result.stdout, /^Welcome to the chat, ann\.[^\n]*\n$/);
+  await server.serving;
+  // Not before the timeout: 1 ms for the clocks' rounding.
+  const waited = closed - welcomed;
+  ok(waited >= 1000 - 1, `gave up after ${waited} ms`);
+});
+
+Deno.test("--timeout does not bound a quiet room: silence is waited for", async () => {
   using server = fakeServer(async (conn, lines) => {
     // Longer than the client's --timeout: nobody talks for a while.
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -401,7 +430,7 @@ Deno.test("--help and bad flags", async () => {
   match(help.stdout, /^ +--port P +.*\(default 5000\)$/m);
   match(
     help.stdout,
-    /--timeout S +seconds to wait for each answer until logged in \(default 10\)/,
+    /--timeout S +seconds to wait for the server's answer to a login or a quit \(default 10\)/,
   );
   const bad = await runScript(CLIENT, ["--port", "99999"], CLIENT_FLAGS);
   strictEqual(bad.code, 2);
