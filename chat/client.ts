@@ -15,9 +15,10 @@
  * C: QUIT                  S: BYE
  * ```
  *
- * Exit codes: 0 after leaving (quit, or end of input), 1 when the server is
- * not running, goes away, or does not answer a login or a QUIT within
- * --timeout seconds (default 10), 2 for bad flags.
+ * Exit codes: 0 after leaving (quit, or end of input, or a closed stdout:
+ * `| head -n 2` has its lines, and the window leaves the room quietly), 1
+ * when the server is not running, goes away, or does not answer a login or
+ * a QUIT within --timeout seconds (default 10), 2 for bad flags.
  *
  * @module
  */
@@ -25,6 +26,7 @@
 import {
   clientFlags,
   FatalError,
+  OutputClosed,
   parseFlags,
   runMain,
   timeoutFlag,
@@ -87,12 +89,16 @@ async function main(): Promise<number> {
  * The whole session on an open connection: log in, then talk until the
  * person leaves (0) or the server goes away (FatalError).
  *
- * Once the person has left, the server's BYE (or its close) must come
- * within --timeout, as its answer to a login must. When it does not, the
- * person's wish is done anyway (the connection is closed on exit), but
- * CONTRACT 2 makes "no reply" one plain sentence and exit 1: the same
- * sentence as for an unanswered login, so a silent server is reported
- * however far the session got.
+ * The person leaves by quitting, or by no longer reading the window (its
+ * stdout closed: they have what they wanted). Either way the window says
+ * QUIT, so the room hears of it at once, and the server's BYE (or its
+ * close) must come within --timeout, as its answer to a login must. When
+ * it does not, the person's wish is done anyway (the connection is closed
+ * on exit), but CONTRACT 2 makes "no reply" one plain sentence and exit 1:
+ * the same sentence as for an unanswered login, so a silent server is
+ * reported however far the session got. After a closed stdout, though, the
+ * end is quiet and exit 0 whatever the server does, as in the other
+ * clients: the reader chose to stop.
  */
 async function chat(
   conn: Deno.TcpConn,
@@ -102,25 +108,61 @@ async function chat(
   const server = new ServerLines(conn, options.timeout);
   const loggedIn = await logIn(conn, server, window, options.name);
   if (loggedIn === undefined) return await leave(conn, server);
-  window.show(`Welcome to the chat, ${loggedIn}. ${HELP}`);
-  const reading = showIncoming(server, window);
-  const quitting = sendTyped(conn, window).then(
+  const output = watchOutput(window);
+  output.window.show(`Welcome to the chat, ${loggedIn}. ${HELP}`);
+  const reading = showIncoming(server, output.window);
+  const quitting = sendTyped(conn, output.window).then(
     () => "quit" as const,
     (error) => {
       if (!isConnectionLost(error)) throw error;
       return new Promise<never>(() => {}); // the reader reports the end
     },
   );
-  const end = await Promise.race([reading, quitting]);
+  const end = await Promise.race([reading, quitting, output.closed]);
   if (end === "BYE") return 0;
   if (end === null) {
     throw new FatalError("The chat server closed the connection");
   }
+  if (end === "output closed") window.close(); // nothing typed now is sent
   await sayQuit(conn);
-  // Lines already on their way are still shown; then BYE, or the close
-  // without it: either way the server has let the person go.
-  await server.within(reading);
+  try {
+    // Lines already on their way are still shown; then BYE, or the close
+    // without it: either way the server has let the person go.
+    await server.within(reading);
+  } catch (error) {
+    if (end === "quit" || !(error instanceof FatalError)) throw error;
+  }
+  if (end === "output closed") throw new OutputClosed("stdout is closed");
   return 0;
+}
+
+/**
+ * `window` for the time in the room, whose `show` does not throw
+ * `OutputClosed` into the middle of reading or typing: `closed` resolves
+ * instead, and later lines are not shown (nobody would read them).
+ */
+function watchOutput(
+  window: ChatWindow,
+): { window: ChatWindow; closed: Promise<"output closed"> } {
+  const closed = Promise.withResolvers<"output closed">();
+  let open = true;
+  return {
+    closed: closed.promise,
+    window: {
+      ask: (prompt) => window.ask(prompt),
+      close: () => window.close(),
+      show(line: string): void {
+        if (!open) return;
+        try {
+          window.show(line);
+        } catch (error) {
+          if (!(error instanceof OutputClosed)) throw error;
+          open = false;
+          closed.resolve("output closed");
+        }
+      },
+    },
+  };
 }
 
 /**

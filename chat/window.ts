@@ -14,18 +14,24 @@
  *
  * When stdin is not a terminal (a pipe, a file, a test), lines are read
  * plainly and no prompt is printed, so the output is just the conversation.
+ * Stdout may be a pipe whose reader stops (`| head -n 2`): then showing a
+ * line throws `OutputClosed` (lib/cli.ts), so the client knows to leave.
  *
  * @module
  */
 
 import process from "node:process";
 import readline from "node:readline";
+import { printLine } from "../lib/cli.ts";
 
 /** What the chat client needs from the screen and keyboard. */
 export interface ChatWindow {
   /** Show `prompt` (terminal only) and return the next typed line, or null at end of input. */
   ask(prompt: string): Promise<string | null>;
-  /** Show a line without disturbing the line being typed. */
+  /**
+   * Show a line without disturbing the line being typed. Throws
+   * `OutputClosed` (lib/cli.ts) once nobody reads stdout.
+   */
   show(line: string): void;
   /** Stop reading the keyboard (the client is leaving). */
   close(): void;
@@ -69,7 +75,9 @@ export function openWindow(): ChatWindow {
       return next.done ? null : next.value;
     },
     show(line: string): void {
-      if (!terminal || closed) return void console.log(line);
+      // Not console.log: it drops what a closed stdout cannot take, and
+      // the client would stay in the room for nobody.
+      if (!terminal || closed) return printLine(line);
       const rows = eraseTyped();
       // readline redraws by first going up as many rows as its cursor was
       // below the prompt's row (it does not know we moved): leave it that

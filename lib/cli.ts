@@ -8,8 +8,9 @@
  * code the contract asks for: 2 for misuse, 1 for a failure, never a stack
  * trace. A script that writes through {@linkcode writeStdout} or
  * {@linkcode printLine} (the calculator client's prompts, the time client's
- * lines) ends quietly, exit 0, once its stdout is closed (`| head`);
- * `console.log` drops what a closed stdout cannot take, and says nothing. Anything else is a bug and still crashes loudly.
+ * lines, the chat window's) ends quietly, exit 0, once its stdout is closed
+ * (`| head`); `console.log` drops what a closed stdout cannot take, and says
+ * nothing. Anything else is a bug and still crashes loudly.
  *
  * @example
  * ```ts

@@ -7,12 +7,15 @@
  */
 
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
+import { startChatServer } from "../chat/server.ts";
 import {
   encodeLine,
   isConnectionLost,
   LineReader,
   writeAll,
 } from "../lib/lines.ts";
+import { ChatClient, Names } from "./chat_support.ts";
+import { LogCollector } from "./tcp_support.ts";
 import {
   freePort,
   type RunningScript,
@@ -339,6 +342,62 @@ Deno.test("a closed stdout (| head): not taken for the server, exit 0", async ()
   strictEqual(result.code, 0, result.stderr);
   strictEqual(result.stderr, "");
   await server.serving;
+});
+
+Deno.test("a closed stdout (| head) with stdin still open: the window leaves the room, exit 0", async (t) => {
+  // Nobody reads the window and nobody types: only the closed stdout can
+  // tell the client to go. Before, it stayed in the room until its input
+  // ended, printing into the void.
+  await t.step("our server: the others see it leave", async () => {
+    const log = new LogCollector();
+    await using server = startChatServer({
+      hostname: "127.0.0.1",
+      port: 0,
+      log: log.add,
+    });
+    const target = { hostname: "127.0.0.1", port: server.addr.port };
+    const names = new Names();
+    const ann = names.of("ann");
+    await using bob = await ChatClient.login(target, names, "bob");
+    const result = await runWithStdoutClosed(
+      CLIENT,
+      ["--port", String(server.addr.port), "--name", ann],
+      {
+        ...CLIENT_FLAGS,
+        closeAfter: "Welcome to the chat",
+        // Something for the window to show, now that nobody reads it.
+        afterClose: () => bob.send("SAY anyone here?"),
+        holdStdin: true,
+      },
+    );
+    strictEqual(result.code, 0, result.stderr);
+    strictEqual(result.stderr, "");
+    await bob.waitFor(`LEFT ${ann}`);
+    await log.waitFor(`${ann} left`);
+  });
+
+  await t.step("it says QUIT, not just drops the connection", async () => {
+    const talk = Promise.withResolvers<void>();
+    using server = fakeServer(async (conn, lines) => {
+      await talk.promise;
+      await writeAll(conn, encodeLine("MSG bob anyone here?"));
+      strictEqual(await lines.readLine(), "QUIT");
+      await writeAll(conn, encodeLine("BYE"));
+    });
+    const result = await runWithStdoutClosed(
+      CLIENT,
+      ["--port", String(server.port), "--name", "ann"],
+      {
+        ...CLIENT_FLAGS,
+        closeAfter: "Welcome to the chat",
+        afterClose: talk.resolve,
+        holdStdin: true,
+      },
+    );
+    strictEqual(result.code, 0, result.stderr);
+    strictEqual(result.stderr, "");
+    await server.serving;
+  });
 });
 
 Deno.test("a full server: the reason, exit 1", async () => {

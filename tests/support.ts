@@ -160,6 +160,12 @@ export interface StdoutClosedOptions extends ScriptOptions {
   afterClose?: () => Promise<void> | void;
   /** Typed after stdout is closed; then stdin is closed too. */
   stdin?: string;
+  /**
+   * Instead of `stdin`: keep stdin open, nothing typed, until the script
+   * has ended, as a person who reads but does not type. Only the closed
+   * stdout (or `afterClose`) can then end the script.
+   */
+  holdStdin?: boolean;
 }
 
 /**
@@ -173,16 +179,19 @@ export async function runWithStdoutClosed(
   args: string[],
   options: StdoutClosedOptions,
 ): Promise<ScriptResult> {
-  const child = denoCommand(script, args, options).spawn();
+  const piped = options.stdin !== undefined || options.holdStdin === true;
+  const child = denoCommand(script, args, options, {
+    stdin: piped ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
   let stopping: Promise<void> | undefined;
   const timer = setTimeout(
     () => stopping = terminate(child),
     options.timeoutMs ?? 20_000,
   );
   const stderr = new Response(child.stderr).text();
-  const stdin = options.stdin === undefined
-    ? undefined
-    : child.stdin.getWriter();
+  const stdin = piped ? child.stdin.getWriter() : undefined;
   try {
     const reader = child.stdout.getReader();
     const decoder = new TextDecoder();
@@ -194,7 +203,9 @@ export async function runWithStdoutClosed(
     }
     await reader.cancel(); // closes our end: the script's next write fails
     await options.afterClose?.();
-    if (stdin) await typeAndClose(stdin, options.stdin ?? "");
+    if (stdin && !options.holdStdin) {
+      await typeAndClose(stdin, options.stdin ?? "");
+    }
     const { code, signal } = await child.status;
     const timedOut = stopping !== undefined || signal === "SIGKILL";
     return {
@@ -204,7 +215,8 @@ export async function runWithStdoutClosed(
     };
   } finally {
     clearTimeout(timer);
-    await stdin?.close().catch(() => {}); // closed above, unless a check failed
+    // Closed above, unless held open or a check failed.
+    await stdin?.close().catch(() => {});
     await stopping;
     await terminate(child); // still running only if a check above failed first
     await stderr;
