@@ -216,8 +216,18 @@ export function isLookupFailure(error: unknown): boolean {
       .test(error.message);
 }
 
-/** `Connection refused (os error 111)` -> `connection refused`. */
-function plainReason(error: Error): string {
+/**
+ * What the system said, as words in a sentence:
+ * `Connection refused (os error 111)` -> `connection refused`.
+ *
+ * @example
+ * ```ts
+ * import { plainReason } from "./net.ts";
+ * const error = new Error("Is a directory (os error 21)");
+ * console.assert(plainReason(error) === "is a directory");
+ * ```
+ */
+export function plainReason(error: Error): string {
   const text = error.message.replace(/\s*\(os error \d+\)$/, "");
   return text.charAt(0).toLowerCase() + text.slice(1);
 }

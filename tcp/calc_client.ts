@@ -17,7 +17,8 @@
  * The end of input (Ctrl+D, or the end of piped stdin) quits like `q`. A
  * closed stdout (`| head -n 2`: nobody reads any more) ends the client
  * quietly, exit 0. An answer that does not come within --timeout seconds
- * (default 10) ends it with one sentence, exit 1.
+ * (default 10), or a stdin that cannot be read, ends it with one sentence,
+ * exit 1.
  *
  * @module
  */
@@ -33,6 +34,7 @@ import {
 import { parseExpression, trimWhitespace } from "../lib/expression.ts";
 import {
   encodeLine,
+  errnoName,
   isConnectionLost,
   LineReader,
   LineTooLongError,
@@ -40,7 +42,12 @@ import {
   streamSource,
   writeLine,
 } from "../lib/lines.ts";
-import { answerWithin, connectTcp, formatAddr } from "../lib/net.ts";
+import {
+  answerWithin,
+  connectTcp,
+  formatAddr,
+  plainReason,
+} from "../lib/net.ts";
 import { printable, quote } from "./quote.ts";
 
 /** The prompt before each expression (CONTRACT 3.4). */
@@ -185,16 +192,35 @@ function openKeyboard(): Keyboard {
     async ask(prompt: string): Promise<string | null> {
       await writeStdout(prompt); // nobody reads stdout (| head): OutputClosed
       const line = await lines.readLine().catch((error) => {
-        if (!(error instanceof LineTooLongError)) throw error;
-        throw new FatalError(
-          `A line over ${error.limit} bytes came from stdin; stopping`,
-        );
+        throw inputFailure(error);
       });
       if (line === null) console.log(); // end of input: leave the prompt's line
       else if (echo) console.log(line);
       return line;
     },
   };
+}
+
+/**
+ * The one plain sentence for what went wrong reading stdin, or `error`
+ * itself (a bug). Said here, where it is known to be stdin's: a system
+ * error (`EISDIR` for `< folder`, `EIO`) looks just like a socket's, and
+ * {@linkcode failure} would blame the server for it.
+ */
+function inputFailure(error: unknown): unknown {
+  if (error instanceof LineTooLongError) {
+    return new FatalError(
+      `A line over ${error.limit} bytes came from stdin; stopping`,
+    );
+  }
+  if (errnoName(error) !== undefined) {
+    return new FatalError(
+      `Cannot read the input: ${
+        plainReason(error as Error)
+      } (check what stdin comes from)`,
+    );
+  }
+  return error;
 }
 
 /** The one plain sentence for what went wrong, or `error` itself (a bug). */

@@ -10,6 +10,7 @@ import { type CalcServer, startCalcServer } from "../tcp/calc_server.ts";
 import {
   freePort,
   runScript,
+  runWithStdinFrom,
   runWithStdoutClosed,
   scriptedServer,
   startScript,
@@ -350,6 +351,28 @@ Deno.test("calc client", async (t) => {
         result.stderr,
         "A line over 1048576 bytes came from stdin; stopping\n",
       );
+    },
+  );
+
+  await t.step(
+    "stdin that cannot be read: says so, does not blame the server, exit 1",
+    async () => {
+      const { server, log } = startServer();
+      await using _ = server;
+      // A folder as stdin: the shell opens it, every read fails (EISDIR).
+      const result = await runWithStdinFrom(".", CLIENT, [
+        "--port",
+        String(server.addr.port),
+        "--name",
+        "Ada",
+      ]);
+      assert.equal(result.code, 1);
+      assert.equal(
+        result.stderr,
+        "Cannot read the input: is a directory (check what stdin comes from)\n",
+      );
+      assert.equal(result.stdout, `Hello Ada\n${PROMPT}`);
+      await log.waitFor(/^Ada: Session ended/);
     },
   );
 

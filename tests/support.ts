@@ -224,6 +224,37 @@ export async function runWithStdoutClosed(
 }
 
 /**
+ * Run a script with its stdin opened by the shell on `path` (`< path`),
+ * which `Deno.Command` cannot do, and collect what it printed (see
+ * {@linkcode runScript}). A folder there makes every read of stdin fail
+ * (EISDIR), as a real error of the input would.
+ */
+export function runWithStdinFrom(
+  path: string,
+  script: string,
+  args: string[],
+  options: Omit<ScriptOptions, "stdin"> = {},
+): Promise<ScriptResult> {
+  const deno = [
+    Deno.execPath(),
+    "run",
+    ...(options.denoFlags ?? RUN_FLAGS),
+    script,
+    ...args,
+  ];
+  // exec: the shell becomes the script, so a timeout stops the script itself.
+  const command = new Deno.Command("sh", {
+    args: ["-c", 'exec "$0" "$@" < "$STDIN_PATH"', ...deno],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...options.env, STDIN_PATH: path },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  return runToEnd(command, options);
+}
+
+/**
  * Write `text` to a script's stdin and close it. A script that has ended
  * before reading it (no server to talk to, its stdout closed) is no error:
  * its exit status and output tell the test what happened.
