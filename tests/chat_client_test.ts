@@ -321,7 +321,14 @@ Deno.test("--timeout does not bound a quiet room: silence is waited for", async 
   await server.serving;
 });
 
-Deno.test("a closed stdout (| head): not taken for the server, exit 0", async () => {
+/**
+ * ann logs in to a fake server, and her window's stdout is closed after the
+ * welcome; the server then says something, and checks that QUIT comes.
+ * `input`: what her stdin does meanwhile.
+ */
+async function closeStdoutThenExpectQuit(
+  input: { stdin: string } | { holdStdin: true },
+): Promise<void> {
   const talk = Promise.withResolvers<void>();
   using server = fakeServer(async (conn, lines) => {
     await talk.promise; // once nobody reads the window's output
@@ -336,12 +343,16 @@ Deno.test("a closed stdout (| head): not taken for the server, exit 0", async ()
       ...CLIENT_FLAGS,
       closeAfter: "Welcome to the chat",
       afterClose: talk.resolve,
-      stdin: "", // then the input ends: ann leaves
+      ...input,
     },
   );
   strictEqual(result.code, 0, result.stderr);
   strictEqual(result.stderr, "");
   await server.serving;
+}
+
+Deno.test("a closed stdout (| head): not taken for the server, exit 0", async () => {
+  await closeStdoutThenExpectQuit({ stdin: "" }); // the input ends: ann leaves
 });
 
 Deno.test("a closed stdout (| head) with stdin still open: the window leaves the room, exit 0", async (t) => {
@@ -377,26 +388,7 @@ Deno.test("a closed stdout (| head) with stdin still open: the window leaves the
   });
 
   await t.step("it says QUIT, not just drops the connection", async () => {
-    const talk = Promise.withResolvers<void>();
-    using server = fakeServer(async (conn, lines) => {
-      await talk.promise;
-      await writeAll(conn, encodeLine("MSG bob anyone here?"));
-      strictEqual(await lines.readLine(), "QUIT");
-      await writeAll(conn, encodeLine("BYE"));
-    });
-    const result = await runWithStdoutClosed(
-      CLIENT,
-      ["--port", String(server.port), "--name", "ann"],
-      {
-        ...CLIENT_FLAGS,
-        closeAfter: "Welcome to the chat",
-        afterClose: talk.resolve,
-        holdStdin: true,
-      },
-    );
-    strictEqual(result.code, 0, result.stderr);
-    strictEqual(result.stderr, "");
-    await server.serving;
+    await closeStdoutThenExpectQuit({ holdStdin: true });
   });
 });
 
