@@ -52,11 +52,20 @@ export function denoCommand(
   },
 ): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(options.denoFlags ?? RUN_FLAGS), script, ...args],
+    args: runArgs(script, args, options),
     cwd: ROOT,
     env: { NO_COLOR: "1", ...options.env },
     ...stdio,
   });
+}
+
+/** `deno` arguments that run `script` with `args`: `run <flags> script args...`. */
+function runArgs(
+  script: string,
+  args: string[],
+  options: ScriptOptions,
+): string[] {
+  return ["run", ...(options.denoFlags ?? RUN_FLAGS), script, ...args];
 }
 
 /**
@@ -235,13 +244,7 @@ export function runWithStdinFrom(
   args: string[],
   options: Omit<ScriptOptions, "stdin"> = {},
 ): Promise<ScriptResult> {
-  const deno = [
-    Deno.execPath(),
-    "run",
-    ...(options.denoFlags ?? RUN_FLAGS),
-    script,
-    ...args,
-  ];
+  const deno = [Deno.execPath(), ...runArgs(script, args, options)];
   // exec: the shell becomes the script, so a timeout stops the script itself.
   const command = new Deno.Command("sh", {
     args: ["-c", 'exec "$0" "$@" < "$STDIN_PATH"', ...deno],
