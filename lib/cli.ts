@@ -30,7 +30,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { writeAll } from "./lines.ts";
+import { errnoName, writeAll } from "./lines.ts";
 
 /** One flag: its kind, its default, and one line for `--help`. */
 export interface FlagSpec {
@@ -86,6 +86,51 @@ export class UsageError extends Error {
  */
 export class FatalError extends Error {
   override name = "FatalError";
+}
+
+/**
+ * What the system said, as words in a sentence:
+ * `Connection refused (os error 111)` -> `connection refused`.
+ *
+ * @example
+ * ```ts
+ * import { plainReason } from "./cli.ts";
+ * const error = new Error("Is a directory (os error 21)");
+ * console.assert(plainReason(error) === "is a directory");
+ * ```
+ */
+export function plainReason(error: Error): string {
+  const text = error.message.replace(/\s*\(os error \d+\)$/, "");
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+/**
+ * The plain sentence for a system error while reading stdin (`< folder`
+ * gives EISDIR, a write-only stdin EBADF), or `error` itself. Said where
+ * the read is known to be stdin's: a client that talks to a server would
+ * otherwise take the system error for a lost connection, and blame the
+ * server (or, in the chat window, wait for it).
+ *
+ * @example
+ * ```ts
+ * import { FatalError, inputFailure } from "./cli.ts";
+ * const error = Object.assign(new Error("Is a directory (os error 21)"), {
+ *   code: "EISDIR",
+ * });
+ * const failure = inputFailure(error) as FatalError;
+ * console.assert(
+ *   failure.message ===
+ *     "Cannot read the input: is a directory (check what stdin comes from)",
+ * );
+ * ```
+ */
+export function inputFailure(error: unknown): unknown {
+  if (errnoName(error) === undefined) return error;
+  return new FatalError(
+    `Cannot read the input: ${
+      plainReason(error as Error)
+    } (check what stdin comes from)`,
+  );
 }
 
 /**

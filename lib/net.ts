@@ -16,7 +16,7 @@
  * @module
  */
 
-import { FatalError } from "./cli.ts";
+import { FatalError, plainReason } from "./cli.ts";
 
 /**
  * `host:port`, with brackets around an IPv6 host (`[::1]:5000`), as a person
@@ -214,22 +214,6 @@ export function isLookupFailure(error: unknown): boolean {
   return error instanceof Error &&
     /failed to lookup address|Name or service not known|No address associated|getaddrinfo (ENOTFOUND|EAI_AGAIN|EAI_FAIL|ENODATA)/i
       .test(error.message);
-}
-
-/**
- * What the system said, as words in a sentence:
- * `Connection refused (os error 111)` -> `connection refused`.
- *
- * @example
- * ```ts
- * import { plainReason } from "./net.ts";
- * const error = new Error("Is a directory (os error 21)");
- * console.assert(plainReason(error) === "is a directory");
- * ```
- */
-export function plainReason(error: Error): string {
-  const text = error.message.replace(/\s*\(os error \d+\)$/, "");
-  return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
 /**

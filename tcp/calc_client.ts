@@ -26,6 +26,7 @@
 import {
   clientFlags,
   FatalError,
+  inputFailure,
   parseFlags,
   runMain,
   timeoutFlag,
@@ -34,7 +35,6 @@ import {
 import { parseExpression, trimWhitespace } from "../lib/expression.ts";
 import {
   encodeLine,
-  errnoName,
   isConnectionLost,
   LineReader,
   LineTooLongError,
@@ -42,12 +42,7 @@ import {
   streamSource,
   writeLine,
 } from "../lib/lines.ts";
-import {
-  answerWithin,
-  connectTcp,
-  formatAddr,
-  plainReason,
-} from "../lib/net.ts";
+import { answerWithin, connectTcp, formatAddr } from "../lib/net.ts";
 import { printable, quote } from "./quote.ts";
 
 /** The prompt before each expression (CONTRACT 3.4). */
@@ -192,7 +187,8 @@ function openKeyboard(): Keyboard {
     async ask(prompt: string): Promise<string | null> {
       await writeStdout(prompt); // nobody reads stdout (| head): OutputClosed
       const line = await lines.readLine().catch((error) => {
-        throw inputFailure(error);
+        console.log(); // the sentence goes on a line of its own
+        throw stdinFailure(error);
       });
       if (line === null) console.log(); // end of input: leave the prompt's line
       else if (echo) console.log(line);
@@ -203,24 +199,16 @@ function openKeyboard(): Keyboard {
 
 /**
  * The one plain sentence for what went wrong reading stdin, or `error`
- * itself (a bug). Said here, where it is known to be stdin's: a system
- * error (`EISDIR` for `< folder`, `EIO`) looks just like a socket's, and
- * {@linkcode failure} would blame the server for it.
+ * itself (a bug): a line too long, or a system error ({@linkcode inputFailure};
+ * {@linkcode failure} would take it for the server's).
  */
-function inputFailure(error: unknown): unknown {
+function stdinFailure(error: unknown): unknown {
   if (error instanceof LineTooLongError) {
     return new FatalError(
       `A line over ${error.limit} bytes came from stdin; stopping`,
     );
   }
-  if (errnoName(error) !== undefined) {
-    return new FatalError(
-      `Cannot read the input: ${
-        plainReason(error as Error)
-      } (check what stdin comes from)`,
-    );
-  }
-  return error;
+  return inputFailure(error);
 }
 
 /** The one plain sentence for what went wrong, or `error` itself (a bug). */

@@ -371,7 +371,8 @@ Deno.test("calc client", async (t) => {
         result.stderr,
         "Cannot read the input: is a directory (check what stdin comes from)\n",
       );
-      assert.equal(result.stdout, `Hello Ada\n${PROMPT}`);
+      // The prompt's line is ended: the sentence is not printed after it.
+      assert.equal(result.stdout, `Hello Ada\n${PROMPT}\n`);
       await log.waitFor(/^Ada: Session ended/);
     },
   );
