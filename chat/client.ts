@@ -17,8 +17,10 @@
  *
  * Exit codes: 0 after leaving (quit, or end of input, or a closed stdout:
  * `| head -n 2` has its lines, and the window leaves the room quietly), 1
- * when the server is not running, goes away, or does not answer a login or
- * a QUIT within --timeout seconds (default 10), 2 for bad flags.
+ * when the server is not running, goes away, does not answer a login or a
+ * QUIT within --timeout seconds (default 10), or does not take a typed line
+ * within them (it stopped reading), or when stdin cannot be read; 2 for bad
+ * flags.
  *
  * @module
  */
@@ -61,7 +63,10 @@ const COMMAND = {
   summary: "Chat window: log in to the chat server and talk to the room.",
   flags: {
     ...clientFlags(DEFAULT_PORT),
-    ...timeoutFlag(10, "the server's answer to a login or a quit"),
+    ...timeoutFlag(
+      10,
+      "the server to answer a login or a quit, or to take a typed line",
+    ),
     name: {
       kind: "string",
       placeholder: "NAME",
@@ -91,8 +96,11 @@ async function main(): Promise<number> {
  *
  * The person leaves by quitting, or by no longer reading the window (its
  * stdout closed: they have what they wanted). Either way the window says
- * QUIT, so the room hears of it at once, and the server's BYE (or its
- * close) must come within --timeout, as its answer to a login must. When
+ * QUIT, so the room hears of it at once, and the server must take the QUIT
+ * and say BYE (or close) within --timeout, as it must answer a login. So
+ * must it take each typed line: a server that stopped reading would
+ * otherwise hold the window forever, its input unread, end of input and
+ * quit included. When
  * it does not, the person's wish is done anyway (the connection is closed
  * on exit), but CONTRACT 2 makes "no reply" one plain sentence and exit 1:
  * the same sentence as for an unanswered login, so a silent server is
@@ -111,24 +119,31 @@ async function chat(
   const output = watchOutput(window);
   output.window.show(`Welcome to the chat, ${loggedIn}. ${HELP}`);
   const reading = showIncoming(server, output.window);
-  const quitting = sendTyped(conn, output.window).then(
-    () => "quit" as const,
-    (error) => {
-      if (!isConnectionLost(error)) throw error;
-      return new Promise<never>(() => {}); // the reader reports the end
-    },
-  );
+  const leaving = new AbortController(); // then nothing typed is sent
+  const quitting = sendTyped(conn, server, output.window, leaving.signal)
+    .then(
+      () => "quit" as const,
+      (error) => {
+        if (!isConnectionLost(error)) throw error;
+        return new Promise<never>(() => {}); // the reader reports the end
+      },
+    );
   const end = await Promise.race([reading, quitting, output.closed]);
   if (end === "BYE") return 0;
   if (end === null) {
     throw new FatalError("The chat server closed the connection");
   }
-  if (end === "output closed") window.close(); // nothing typed now is sent
-  await sayQuit(conn);
+  leaving.abort();
+  if (end === "output closed") window.close();
+  // The session is ending: a typed line that the server has still not
+  // taken by its deadline is no news now. A bug still is (crashes loudly).
+  quitting.catch((error) => {
+    if (!(error instanceof FatalError)) throw error;
+  });
   try {
-    // Lines already on their way are still shown; then BYE, or the close
-    // without it: either way the server has let the person go.
-    await server.within(reading);
+    // QUIT, the lines already on their way (still shown), then BYE or the
+    // close without it: either way the server has let the person go.
+    await server.within(sayQuit(conn).then(() => reading));
   } catch (error) {
     if (end === "quit" || !(error instanceof FatalError)) throw error;
   }
@@ -238,16 +253,23 @@ async function sayQuit(conn: Deno.Conn): Promise<void> {
 }
 
 /**
- * Send what the person types until they quit or their input ends (or the
- * window is closed under it: the session is over).
+ * Send what the person types until they quit or their input ends, or the
+ * session is `leaving` for another reason. Each line must be taken by the
+ * server within the timeout.
  */
-async function sendTyped(conn: Deno.Conn, window: ChatWindow): Promise<void> {
+async function sendTyped(
+  conn: Deno.Conn,
+  server: ServerLines,
+  window: ChatWindow,
+  leaving: AbortSignal,
+): Promise<void> {
   for (let typed; (typed = await window.ask("> ")) !== null;) {
+    if (leaving.aborted) return; // lines read before it: not sent
     const action = actionFor(typed);
     if (action === "quit") return;
     if (action === undefined) continue;
     if ("hint" in action) window.show(action.hint);
-    else await writeLine(conn, action.send);
+    else await server.within(writeLine(conn, action.send));
   }
 }
 
@@ -357,11 +379,12 @@ class ServerLines {
   }
 
   /**
-   * `reading`, which must end within the timeout, or a {@linkcode FatalError}
-   * that says the server did not answer: the wait for BYE after QUIT.
+   * `work` (a write to the server, or a read of its lines), which must end
+   * within the timeout, or a {@linkcode FatalError} that says the server did
+   * not answer: a typed line it does not take, the wait for BYE after QUIT.
    */
-  within<T>(reading: Promise<T>): Promise<T> {
-    return answerWithin(reading, this.#limit);
+  within<T>(work: Promise<T>): Promise<T> {
+    return answerWithin(work, this.#limit);
   }
 
   async next(): Promise<string | null> {

@@ -22,11 +22,14 @@
 
 import process from "node:process";
 import readline from "node:readline";
-import { printLine } from "../lib/cli.ts";
+import { inputFailure, printLine } from "../lib/cli.ts";
 
 /** What the chat client needs from the screen and keyboard. */
 export interface ChatWindow {
-  /** Show `prompt` (terminal only) and return the next typed line, or null at end of input. */
+  /**
+   * Show `prompt` (terminal only) and return the next typed line, or null at
+   * end of input. A stdin that cannot be read throws a `FatalError`.
+   */
   ask(prompt: string): Promise<string | null>;
   /**
    * Show a line without disturbing the line being typed. Throws
@@ -71,7 +74,10 @@ export function openWindow(): ChatWindow {
         rl.setPrompt(prompt);
         rl.prompt(true);
       }
-      const next = await typed.next();
+      // A stdin that cannot be read (`0>>file`: EBADF) is no lost server.
+      const next = await typed.next().catch((error) => {
+        throw inputFailure(error);
+      });
       return next.done ? null : next.value;
     },
     show(line: string): void {

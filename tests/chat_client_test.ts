@@ -20,6 +20,7 @@ import {
   freePort,
   type RunningScript,
   runScript,
+  runWithStdinFrom,
   runWithStdoutClosed,
   type ScriptedServer,
   scriptedServer,
@@ -299,6 +300,75 @@ Deno.test("a server that never answers QUIT: --timeout, one sentence, exit 1", a
   ok(waited >= 1000 - 1, `gave up after ${waited} ms`);
 });
 
+Deno.test("a server that stops reading: the typed lines it does not take are bounded by --timeout, exit 1", async () => {
+  // More than the sockets' buffers hold (megabytes on loopback), so the
+  // window's writes stop being taken long before its input ends. Without
+  // the bound it waited forever, its end of input (and any quit) unread.
+  const line = `${"x".repeat(999)}\n`;
+  const typed = line.repeat(32 * 1024); // 32 MiB
+  const ended = Promise.withResolvers<void>();
+  using server = fakeServer(async (_conn, lines) => {
+    await ended.promise; // welcomed, and then reads nothing until the end
+    while (await lines.readLine().catch(() => null) !== null) {
+      // what the window sent and the server never took
+    }
+  });
+  const result = await runScript(
+    CLIENT,
+    ["--port", String(server.port), "--name", "ann", "--timeout", "1"],
+    { ...CLIENT_FLAGS, stdin: typed, timeoutMs: 30_000 },
+  );
+  ended.resolve();
+  await server.serving;
+  strictEqual(result.code, 1, result.stderr);
+  strictEqual(
+    result.stderr,
+    `No answer from 127.0.0.1:${server.port} within 1 s (is it the chat server?)\n`,
+  );
+});
+
+Deno.test("stdin that cannot be read: one sentence, exit 1, not a wait", async (t) => {
+  // A stdin opened for writing only (`0>> file`): every read fails (EBADF).
+  // Before, the error went up as a stack trace while logging in, and in
+  // the room it was taken for a lost connection: the window waited forever.
+  const file = await Deno.makeTempFile();
+  const log = new LogCollector();
+  await using server = startChatServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    log: log.add,
+  });
+  const names = new Names();
+  const expected =
+    "Cannot read the input: bad file descriptor (check what stdin comes from)\n";
+  try {
+    await t.step("asked for a name", async () => {
+      const result = await runWithStdinFrom(
+        file,
+        CLIENT,
+        ["--port", String(server.addr.port)],
+        { ...CLIENT_FLAGS, writeOnly: true },
+      );
+      strictEqual(result.code, 1, result.stderr);
+      strictEqual(result.stderr, expected);
+    });
+    await t.step("in the room", async () => {
+      const ann = names.of("ann");
+      const result = await runWithStdinFrom(
+        file,
+        CLIENT,
+        ["--port", String(server.addr.port), "--name", ann],
+        { ...CLIENT_FLAGS, writeOnly: true, timeoutMs: 10_000 },
+      );
+      strictEqual(result.code, 1, result.stderr);
+      strictEqual(result.stderr, expected);
+      await log.waitFor(`${ann} left`);
+    });
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
 Deno.test("--timeout does not bound a quiet room: silence is waited for", async () => {
   using server = fakeServer(async (conn, lines) => {
     // Longer than the client's --timeout: nobody talks for a while.
@@ -481,7 +551,7 @@ Deno.test("--help and bad flags", async () => {
   match(help.stdout, /^ +--port P +.*\(default 5000\)$/m);
   match(
     help.stdout,
-    /--timeout S +seconds to wait for the server's answer to a login or a quit \(default 10\)/,
+    /--timeout S +seconds to wait for the server to answer a login or a quit, or to take a typed line \(default 10\)/,
   );
   const bad = await runScript(CLIENT, ["--port", "99999"], CLIENT_FLAGS);
   strictEqual(bad.code, 2);

@@ -233,21 +233,23 @@ export async function runWithStdoutClosed(
 }
 
 /**
- * Run a script with its stdin opened by the shell on `path` (`< path`),
- * which `Deno.Command` cannot do, and collect what it printed (see
- * {@linkcode runScript}). A folder there makes every read of stdin fail
- * (EISDIR), as a real error of the input would.
+ * Run a script with its stdin opened by the shell on `path` (`< path`, or
+ * `0>> path` with `writeOnly`), which `Deno.Command` cannot do, and collect
+ * what it printed (see {@linkcode runScript}). A folder there, or a stdin
+ * opened for writing only, makes every read of stdin fail (EISDIR, EBADF),
+ * as a real error of the input would.
  */
 export function runWithStdinFrom(
   path: string,
   script: string,
   args: string[],
-  options: Omit<ScriptOptions, "stdin"> = {},
+  options: Omit<ScriptOptions, "stdin"> & { writeOnly?: boolean } = {},
 ): Promise<ScriptResult> {
   const deno = [Deno.execPath(), ...runArgs(script, args, options)];
+  const redirect = options.writeOnly ? "0>>" : "<";
   // exec: the shell becomes the script, so a timeout stops the script itself.
   const command = new Deno.Command("sh", {
-    args: ["-c", 'exec "$0" "$@" < "$STDIN_PATH"', ...deno],
+    args: ["-c", `exec "$0" "$@" ${redirect} "$STDIN_PATH"`, ...deno],
     cwd: ROOT,
     env: { NO_COLOR: "1", ...options.env, STDIN_PATH: path },
     stdin: "null",
