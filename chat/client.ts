@@ -99,14 +99,13 @@ async function main(): Promise<number> {
  * QUIT, so the room hears of it at once, and the server must take the QUIT
  * and say BYE (or close) within --timeout, as it must answer a login. So
  * must it take each typed line: a server that stopped reading would
- * otherwise hold the window forever, its input unread, end of input and
- * quit included. When
- * it does not, the person's wish is done anyway (the connection is closed
- * on exit), but CONTRACT 2 makes "no reply" one plain sentence and exit 1:
- * the same sentence as for an unanswered login, so a silent server is
- * reported however far the session got. After a closed stdout, though, the
- * end is quiet and exit 0 whatever the server does, as in the other
- * clients: the reader chose to stop.
+ * otherwise hold the window forever, its input (end of input and quit
+ * included) unread. When the server fails to, the person's wish is done
+ * anyway (the connection is closed on exit), but CONTRACT 2 makes "no
+ * reply" one plain sentence and exit 1: the same sentence as for an
+ * unanswered login, so a stuck server is reported however far the session
+ * got. After a closed stdout, though, the end is quiet and exit 0 whatever
+ * the server does, as in the other clients: the reader chose to stop.
  */
 async function chat(
   conn: Deno.TcpConn,
