@@ -21,6 +21,8 @@
  * @module
  */
 
+import { OutputClosed, printLine } from "./cli.ts";
+
 /** The log of {@linkcode batchedStdout}. */
 export interface BatchedLog {
   /** Queue one line (without `\n`); it is written when this turn ends. */
@@ -44,22 +46,18 @@ export interface BatchedLog {
  * ```
  */
 export function batchedStdout(): BatchedLog {
-  const encoder = new TextEncoder();
   let lines: string[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
   function flush(): void {
     clearTimeout(timer);
     timer = undefined;
     if (lines.length === 0) return;
-    const bytes = encoder.encode(lines.join("\n") + "\n");
+    const text = lines.join("\n");
     lines = [];
     try {
-      let written = 0;
-      while (written < bytes.length) {
-        written += Deno.stdout.writeSync(bytes.subarray(written));
-      }
+      printLine(text); // one write for them all
     } catch (error) {
-      if (!(error instanceof Deno.errors.BrokenPipe)) throw error; // nobody reads
+      if (!(error instanceof OutputClosed)) throw error; // nobody reads
     }
   }
   function log(line: string): void {
