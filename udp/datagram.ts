@@ -11,7 +11,7 @@
  */
 
 import { lookup } from "node:dns/promises";
-import { FatalError } from "../lib/cli.ts";
+import { FatalError, plainReason } from "../lib/cli.ts";
 import { errnoName } from "../lib/lines.ts";
 import {
   formatAddr,
@@ -363,11 +363,11 @@ export function addrText(addr: Deno.Addr): string {
 
 /** The {@linkcode FatalError} for a datagram that could not be sent. */
 export function sendFailure(error: unknown, to: Deno.NetAddr): FatalError {
-  const reason = (error as Error).message.replace(/\s*\(os error \d+\)$/, "");
+  const reason = plainReason(error as Error);
   const hint = /too long/i.test(reason)
     ? "a datagram holds at most 65507 bytes"
     : "check --host and the network";
   return new FatalError(
-    `Cannot send to ${formatAddr(to)}: ${reason.toLowerCase()} (${hint})`,
+    `Cannot send to ${formatAddr(to)}: ${reason} (${hint})`,
   );
 }
