@@ -5,11 +5,11 @@
  * so the room's rules are tested without sockets.
  *
  * ```
- * join(alice)          everyone else: JOINED alice
- * say(alice, "hi")     everyone else: MSG alice hi
- * tell(alice, "bob")   bob only:      PRIVATE alice ...
- * who()                USERS alice bob
- * leave(alice)         everyone else: LEFT alice
+ * join(alice)                 everyone else: JOINED alice
+ * say(alice, "hi")            everyone else: MSG alice hi
+ * tell(alice, "bob", "psst")  bob only:      PRIVATE alice psst
+ * who()                       USERS alice bob
+ * leave(alice)                everyone else: LEFT alice
  * ```
  *
  * @module
@@ -101,11 +101,6 @@ export class Room<M extends Member = Member> {
   /** Members' names in joining order. */
   names(): string[] {
     return Array.from(this.#members.values(), (m) => m.name);
-  }
-
-  /** Members in joining order. */
-  members(): IterableIterator<M> {
-    return this.#members.values();
   }
 
   /** Store `text` once and queue it for every member but one. */

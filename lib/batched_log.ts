@@ -1,12 +1,13 @@
 /**
- * A server's log that writes the lines logged in one turn of the event loop
- * to stdout together, in one write.
+ * A server's log that writes the lines logged close together (within
+ * about two milliseconds) to stdout in one write.
  *
  * Why it exists: a busy server logs a line per request or message, and
  * `console.log` makes a system call per line, which costs more than
- * computing the answer. The lines wait at most until the current turn of the
- * event loop has finished (a zero-delay timer), so a person still sees each
- * one at once; `flush()` writes what is waiting before a last line such as
+ * computing the answer. The lines wait for a zero-delay timer, which in Deno
+ * fires about two milliseconds later (lib/outbox.ts), so the lines of a few
+ * turns may share one write and a person still sees each one at once;
+ * `flush()` writes what is waiting before a last line such as
  * `... server stopped`.
  *
  * @example
@@ -25,14 +26,14 @@ import { OutputClosed, printLine } from "./cli.ts";
 
 /** The log of {@linkcode batchedStdout}. */
 export interface BatchedLog {
-  /** Queue one line (without `\n`); it is written when this turn ends. */
+  /** Queue one line (without `\n`); it is written when the timer fires. */
   log(line: string): void;
   /** Write the queued lines now (call it before the server's last line). */
   flush(): void;
 }
 
 /**
- * Like `console.log`, but the lines logged in one turn of the event loop
+ * Like `console.log`, but the lines logged before a zero-delay timer fires
  * are written to stdout in one write. A closed stdout (nobody reads)
  * drops them quietly.
  *

@@ -6,8 +6,8 @@
  * reader that stops reading hold up everyone after it (its socket buffer
  * fills and the write never finishes), and a promise chain per message costs
  * more than the message. So {@linkcode Outbox.push} never waits: it appends
- * the bytes (often one `Uint8Array` shared by every reader of a broadcast)
- * and counts them. Writing starts at the next turn of the event loop (one
+ * the bytes of a line for this reader alone (a reply, a PRIVATE) and counts
+ * them; broadcasts go through {@linkcode Outbox.pushShared} (below). Writing starts at the next turn of the event loop (one
  * `setImmediate` for every outbox; a 0 ms `setTimeout` would wait a
  * millisecond or two), once every read that completed with this one
  * has been handled, so all the lines they produced for a reader leave
@@ -142,13 +142,13 @@ export class SharedLog {
       this.#used = 0;
     }
     this.#segment.set(line, this.#used);
-    const notice = {
+    const stored = {
       segment: this.#segment,
       start: this.#used,
       end: this.#used + line.length,
     };
-    this.#used = notice.end;
-    return notice;
+    this.#used = stored.end;
+    return stored;
   }
 }
 

@@ -5,7 +5,7 @@
  * Run:  deno run --allow-net tcp/knock_server.ts   (or: deno task tcp-knock-server)
  * Try:  deno task tcp-knock-client, or by hand: nc 127.0.0.1 12002 and type Knock knock
  *
- *     127.0.0.1:54321 -> 0.0.0.0:12002   (connect: the three-way handshake)
+ *     127.0.0.1:54321 -> 127.0.0.1:12002   (connect: the three-way handshake)
  *     C: Knock knock
  *     S: Who's there?
  *        (the server closes the connection)

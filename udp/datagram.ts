@@ -185,7 +185,8 @@ export function sameAddr(addr: Deno.Addr, expected: Deno.NetAddr): boolean {
  * `isAnswer` knows as an answer. The time server takes no answer for a
  * request ({@linkcode isLabAnswer}); the hello server answers any text
  * (CONTRACT 3.1), except its own `Ok` ({@linkcode isOk}): with those two
- * rules every pair of lab servers falls silent after at most two datagrams.
+ * rules every pair of lab servers falls silent after at most two answers
+ * (three datagrams with the forged one, as above).
  */
 export function whyNotAnswer(
   data: Uint8Array,

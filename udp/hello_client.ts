@@ -7,12 +7,14 @@
  * deno task udp-hello. Q2: start the server on another computer and give the
  * client its address: --host 192.168.1.20
  *
- *     0.0.0.0:54321 -> 127.0.0.1:12000   I could tell you a UDP joke but I'm not sure you'll get it.
- *     0.0.0.0:54321 <- 127.0.0.1:12000   Ok
+ *     127.0.0.1:54321 -> 127.0.0.1:12000   I could tell you a UDP joke but I'm not sure you'll get it.
+ *     127.0.0.1:54321 <- 127.0.0.1:12000   Ok
  *
- * UDP promises nothing: the message or the answer may be lost, and a server
- * that is not running sends back no "connection refused". So the client
- * waits --timeout seconds for the answer, then gives up. (`--message Ok` is
+ * UDP promises nothing: the message or the answer may be lost. With no
+ * server on the port, the other computer usually answers with an ICMP "port
+ * unreachable" (Wireshark shows it), but a UDP socket that is not connected
+ * to one address is not told. So the client waits --timeout seconds for
+ * the answer, then gives up. (`--message Ok` is
  * never answered: the server takes it for an answer; udp/README.md.)
  *
  * @module

@@ -7,8 +7,12 @@
  *
  * One datagram each way (the client's port is whatever its system chose):
  *
- *     127.0.0.1:54321 -> 0.0.0.0:12000   I could tell you a UDP joke but I'm not sure you'll get it.
- *     127.0.0.1:54321 <- 0.0.0.0:12000   Ok
+ *     127.0.0.1:54321 -> 127.0.0.1:12000   I could tell you a UDP joke but I'm not sure you'll get it.
+ *     127.0.0.1:54321 <- 127.0.0.1:12000   Ok
+ *
+ * (The server's socket is bound to 0.0.0.0, meaning every address this
+ * computer has; a datagram always carries the one real address it was sent
+ * to, here 127.0.0.1.)
  *
  * A datagram socket has no connection and no client list: the one socket
  * receives from anybody, and each receive() says who sent that datagram,
