@@ -138,12 +138,21 @@ async function runSession(
  * limit, or the end of the stream. Lines that arrived together (a client may
  * send several before reading) are answered with one write: fewer system
  * calls and packets, same bytes.
+ *
+ *     any line:  (1025 bytes)  -> ERROR line too long    closes
  */
 async function converse(conn: Deno.TcpConn, session: Session): Promise<void> {
   const lines = new LineReader(conn);
   let answers: string[] = [];
   while (true) {
-    const line = await lines.readLine().catch(tooLongAsLine);
+    let line: string | null;
+    try {
+      line = await lines.readLine();
+    } catch (error) {
+      if (!(error instanceof LineTooLongError)) throw error;
+      answers.push(refuseLongLine(session)); // the client's mistake: answered
+      break;
+    }
     if (line === null) break; // the client closed its side
     const reply = answerLine(session, line);
     answers.push(reply.text);
@@ -161,12 +170,6 @@ function encodeLines(lines: string[]): Uint8Array {
   return encodeLine(lines.join("\n"));
 }
 
-/** A line over the limit is the client's mistake, answered like any line. */
-function tooLongAsLine(error: unknown): LineTooLongError {
-  if (error instanceof LineTooLongError) return error;
-  throw error;
-}
-
 /**
  * The answer to one line of the session.
  *
@@ -174,14 +177,8 @@ function tooLongAsLine(error: unknown): LineTooLongError {
  *                  (empty)       -> ERROR invalid name (...)      closes
  *     then:        12 + 13       -> 25
  *                  q             -> Session ended                 closes
- *     any line:    (1025 bytes)  -> ERROR line too long           closes
  */
-function answerLine(session: Session, line: string | LineTooLongError): Reply {
-  if (line instanceof LineTooLongError) {
-    session.log(`${session.name ?? session.client}: line too long`);
-    endSession(session, "line too long");
-    return { text: "ERROR line too long", last: true };
-  }
+function answerLine(session: Session, line: string): Reply {
   const text = trimWhitespace(line);
   if (session.name === null) return greet(session, text);
   if (text.toLowerCase() === "q") {
@@ -191,6 +188,13 @@ function answerLine(session: Session, line: string | LineTooLongError): Reply {
   const answer = answerExpression(text);
   session.log(`${session.name}: ${quote(text)} -> ${answer}`);
   return { text: answer, last: false };
+}
+
+/** A line over the limit ends the session; the answer says why. */
+function refuseLongLine(session: Session): string {
+  session.log(`${session.name ?? session.client}: line too long`);
+  endSession(session, "line too long");
+  return "ERROR line too long";
 }
 
 /** The first line: the client's name, 1-32 characters, no control characters. */
