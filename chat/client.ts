@@ -91,21 +91,19 @@ async function main(): Promise<number> {
 }
 
 /**
- * The whole session on an open connection: log in, then talk until the
- * person leaves (0) or the server goes away (FatalError).
+ * The whole session on an open connection: log in, then talk. How it ends:
  *
- * The person leaves by quitting, or by no longer reading the window (its
- * stdout closed: they have what they wanted). Either way the window says
- * QUIT, so the room hears of it at once, and the server must take the QUIT
- * and say BYE (or close) within --timeout, as it must answer a login. So
- * must it take each typed line: a server that stopped reading would
- * otherwise hold the window forever, its input (end of input and quit
- * included) unread. When the server fails to, the person's wish is done
- * anyway (the connection is closed on exit), but CONTRACT 2 makes "no
- * reply" one plain sentence and exit 1: the same sentence as for an
- * unanswered login, so a stuck server is reported however far the session
- * got. After a closed stdout, though, the end is quiet and exit 0 whatever
- * the server does, as in the other clients: the reader chose to stop.
+ *     the server says BYE                  exit 0
+ *     the server closes the connection     "The chat server closed the connection", exit 1
+ *     quit, /quit, Ctrl+D, end of input    QUIT, then BYE (or the close) within --timeout:
+ *                                          exit 0, else "No answer from ...", exit 1
+ *     stdout closed (`| head`)             QUIT, then exit 0 quietly whatever the server does
+ *     a typed line not taken in time       "No answer from ...", exit 1
+ *
+ * Saying QUIT lets the room hear at once that the person left. The
+ * deadlines (--timeout, as for a login) are there because a server that
+ * stops reading would otherwise hold the window forever; its "no answer"
+ * is the same sentence as for an unanswered login (CONTRACT 2).
  */
 async function chat(
   conn: Deno.TcpConn,
@@ -119,15 +117,15 @@ async function chat(
   output.window.show(`Welcome to the chat, ${loggedIn}. ${HELP}`);
   const reading = showIncoming(server, output.window);
   const leaving = new AbortController(); // then nothing typed is sent
-  const quitting = sendTyped(conn, server, output.window, leaving.signal)
+  const typing = sendTyped(conn, server, output.window, leaving.signal)
     .then(
       () => "quit" as const,
       (error) => {
         if (!isConnectionLost(error)) throw error;
-        return new Promise<never>(() => {}); // the reader reports the end
+        return reading; // the reader says how the connection ended
       },
     );
-  const end = await Promise.race([reading, quitting, output.closed]);
+  const end = await Promise.race([reading, typing, output.closed]);
   if (end === "BYE") return 0;
   if (end === null) {
     throw new FatalError("The chat server closed the connection");
@@ -136,7 +134,7 @@ async function chat(
   if (end === "output closed") window.close();
   // The session is ending: a typed line that the server has still not
   // taken by its deadline is no news now. A bug still is (crashes loudly).
-  quitting.catch((error) => {
+  typing.catch((error) => {
     if (!(error instanceof FatalError)) throw error;
   });
   try {
