@@ -54,8 +54,9 @@ const COMMAND = {
 
 async function main(): Promise<void> {
   const flags = parseFlags(COMMAND);
-  // connect() returns once the handshake is done; connectTcp turns "refused"
-  // or "host not found" into one plain sentence.
+  // Deno.connect({ hostname, port, transport: "tcp" }) returns once the
+  // handshake is done; connectTcp (lib/net.ts) turns "refused" or "host not
+  // found" into one plain sentence.
   const conn = await connectTcp(flags.host, flags.port);
   const server = formatAddr(conn.remoteAddr);
   console.log(`Connected to ${server} from ${formatAddr(conn.localAddr)}`);

@@ -72,9 +72,12 @@ export type KnockServer = TcpServer;
 /** Listen, and serve every client that connects until {@linkcode KnockServer.close}. */
 export function startKnockServer(options: KnockServerOptions): KnockServer {
   const log = options.log ?? console.log;
+  // Deno.listen({ hostname, port, transport: "tcp" }), with a plain sentence
+  // for a port that is taken (lib/net.ts).
   const listener = listenTcp(options.hostname, options.port);
-  // Each connection gets its own task, and the loop goes straight back to
-  // accept the next client (lib/tcp_server.ts).
+  // lib/tcp_server.ts loops on `conn = await listener.accept()` and starts
+  // answerKnock(conn) without awaiting it: each connection gets its own
+  // task, and the loop goes straight back to accept the next client.
   return serveConnections(
     listener,
     (conn) => answerKnock(conn, log),

@@ -68,6 +68,9 @@ export interface HelloServer extends AsyncDisposable {
 export function startHelloServer(options: HelloServerOptions): HelloServer {
   // Binding takes the port: from now on the system keeps the datagrams sent
   // to it until we receive them (or its buffer is full, and they are lost).
+  // The socket call is Deno.listenDatagram({ hostname, port, transport:
+  // "udp" }); listenUdp (lib/net.ts) only adds a plain sentence for a port
+  // that is taken.
   const socket = listenUdp(options.hostname, options.port);
   const served = serveHello(
     socket,
