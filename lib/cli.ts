@@ -149,7 +149,17 @@ export class OutputClosed extends Error {
 /** Thrown by {@linkcode parseFlags} for `--help` after printing the usage. */
 class HelpShown extends Error {}
 
-/** The `--host` and `--port` flags of a server, which binds all interfaces. */
+/**
+ * The `--host` and `--port` flags of a server, which binds all interfaces.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags, serverFlags } from "./cli.ts";
+ * const cmd = { name: "demo-server", summary: "Demo.", flags: serverFlags(5000) };
+ * const flags = parseFlags(cmd, ["--port", "0"]);
+ * console.assert(flags.host === "0.0.0.0" && flags.port === 0);
+ * ```
+ */
 export function serverFlags(defaultPort: number) {
   return {
     host: {
@@ -167,7 +177,17 @@ export function serverFlags(defaultPort: number) {
   } as const;
 }
 
-/** The `--host` and `--port` flags of a client. */
+/**
+ * The `--host` and `--port` flags of a client.
+ *
+ * @example
+ * ```ts
+ * import { clientFlags, parseFlags } from "./cli.ts";
+ * const cmd = { name: "demo-client", summary: "Demo.", flags: clientFlags(5000) };
+ * const flags = parseFlags(cmd, []);
+ * console.assert(flags.host === "127.0.0.1" && flags.port === 5000);
+ * ```
+ */
 export function clientFlags(defaultPort: number) {
   return {
     host: {

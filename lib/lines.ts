@@ -364,6 +364,14 @@ export function isConnectionLost(error: unknown): boolean {
  * `Error: No route to host (os error 113)`, code `EHOSTUNREACH`. Every
  * error from the system carries such a `code`; Node-style codes of
  * programming errors (`ERR_INVALID_ARG_TYPE`) do not look like one.
+ *
+ * @example
+ * ```ts
+ * import { errnoName } from "./lines.ts";
+ * const reset = Object.assign(new Error("Connection reset by peer (os error 104)"), { code: "ECONNRESET" });
+ * console.assert(errnoName(reset) === "ECONNRESET");
+ * console.assert(errnoName(new TypeError("not a socket error")) === undefined);
+ * ```
  */
 export function errnoName(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

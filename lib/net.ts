@@ -32,7 +32,16 @@ export function formatAddr(addr: Deno.NetAddr): string {
   return hostPort(addr.hostname, addr.port);
 }
 
-/** `host:port`, an IPv6 host in brackets: `[::1]:5000`. */
+/**
+ * `host:port`, an IPv6 host in brackets: `[::1]:5000`.
+ *
+ * @example
+ * ```ts
+ * import { hostPort } from "./net.ts";
+ * console.assert(hostPort("127.0.0.1", 5000) === "127.0.0.1:5000");
+ * console.assert(hostPort("::1", 5000) === "[::1]:5000");
+ * ```
+ */
 export function hostPort(host: string, port: number): string {
   return `${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
@@ -151,7 +160,7 @@ export async function answerWithin<T>(
  * The {@linkcode FatalError} for a failed listen or bind, or `error` itself
  * when it is not one a person can fix.
  */
-export function listenFailure(error: unknown, where: string): unknown {
+function listenFailure(error: unknown, where: string): unknown {
   if (error instanceof Deno.errors.AddrInUse) {
     return new FatalError(
       `Cannot listen on ${where}: the port is already in use (is another server running? choose another --port)`,
@@ -174,7 +183,7 @@ export function listenFailure(error: unknown, where: string): unknown {
  * The {@linkcode FatalError} for a failed connect to `host:port`, or `error`
  * itself when it is not one a person can fix.
  */
-export function connectFailure(
+function connectFailure(
   error: unknown,
   host: string,
   port: number,
@@ -208,6 +217,13 @@ export function connectFailure(
  * Deno reports an unknown host as a plain Error from getaddrinfo, and a
  * name no lookup could find (`a..b`, `:::`) as a URIError before trying;
  * `node:dns` as `getaddrinfo ENOTFOUND host` (or `EAI_AGAIN` without DNS).
+ *
+ * @example
+ * ```ts
+ * import { isLookupFailure } from "./net.ts";
+ * console.assert(isLookupFailure(new URIError("bad host")));
+ * console.assert(!isLookupFailure(new Deno.errors.ConnectionRefused("refused")));
+ * ```
  */
 export function isLookupFailure(error: unknown): boolean {
   if (error instanceof URIError) return true;
