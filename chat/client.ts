@@ -33,9 +33,9 @@ import {
   runMain,
   timeoutFlag,
 } from "../lib/cli.ts";
+import { isConnectionLost } from "../lib/errors.ts";
 import {
   encodeLine,
-  isConnectionLost,
   LineReader,
   LineTooLongError,
   MAX_LINE_BYTES,

@@ -13,12 +13,8 @@
  * @module
  */
 
-import {
-  encodeLine,
-  isConnectionLost,
-  LineReader,
-  LineTooLongError,
-} from "../lib/lines.ts";
+import { isConnectionLost } from "../lib/errors.ts";
+import { encodeLine, LineReader, LineTooLongError } from "../lib/lines.ts";
 import { formatAddr } from "../lib/net.ts";
 import { Outbox, type OutboxOwner, type SharedLine } from "../lib/outbox.ts";
 import {

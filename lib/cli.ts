@@ -30,7 +30,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { errnoName, writeAll } from "./lines.ts";
+import { errnoName } from "./errors.ts";
+import { writeAll } from "./lines.ts";
 
 /** One flag: its kind, its default, and one line for `--help`. */
 export interface FlagSpec {

@@ -57,7 +57,8 @@
  */
 
 import { clearImmediate, setImmediate } from "node:timers";
-import { type ByteSink, isConnectionLost } from "./lines.ts";
+import { isConnectionLost } from "./errors.ts";
+import { type ByteSink } from "./lines.ts";
 
 /** Longest a notice ({@linkcode Outbox.pushNotice}) waits to be written, in ms. */
 export const NOTICE_DELAY_MS = 10;

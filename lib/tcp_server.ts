@@ -26,7 +26,7 @@
  * @module
  */
 
-import { errnoName, isConnectionLost } from "./lines.ts";
+import { errnoName, isConnectionLost } from "./errors.ts";
 import { formatAddr } from "./net.ts";
 
 /** Pause after a failed accept (e.g. out of file descriptors) before retrying. */

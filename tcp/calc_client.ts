@@ -33,9 +33,9 @@ import {
   writeStdout,
 } from "../lib/cli.ts";
 import { parseExpression, trimWhitespace } from "../lib/expression.ts";
+import { isConnectionLost } from "../lib/errors.ts";
 import {
   encodeLine,
-  isConnectionLost,
   LineReader,
   LineTooLongError,
   MAX_LINE_BYTES,

@@ -23,9 +23,9 @@
 import { batchedStdout } from "../lib/batched_log.ts";
 import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
 import { answerExpression, trimWhitespace } from "../lib/expression.ts";
+import { isConnectionLost } from "../lib/errors.ts";
 import {
   encodeLine,
-  isConnectionLost,
   LineReader,
   LineTooLongError,
   writeAll,

@@ -31,12 +31,8 @@ import {
   runMain,
   timeoutFlag,
 } from "../lib/cli.ts";
-import {
-  isConnectionLost,
-  LineReader,
-  LineTooLongError,
-  writeLine,
-} from "../lib/lines.ts";
+import { isConnectionLost } from "../lib/errors.ts";
+import { LineReader, LineTooLongError, writeLine } from "../lib/lines.ts";
 import { answerWithin, connectTcp, formatAddr } from "../lib/net.ts";
 import { quote } from "./quote.ts";
 

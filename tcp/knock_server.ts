@@ -27,12 +27,8 @@
  */
 
 import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
-import {
-  isConnectionLost,
-  LineReader,
-  LineTooLongError,
-  writeLine,
-} from "../lib/lines.ts";
+import { isConnectionLost } from "../lib/errors.ts";
+import { LineReader, LineTooLongError, writeLine } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
 import {
   closeQuietly,

@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { isConnectionLost, writeLine } from "../lib/lines.ts";
+import { isConnectionLost } from "../lib/errors.ts";
+import { writeLine } from "../lib/lines.ts";
 import { type CalcServer, startCalcServer } from "../tcp/calc_server.ts";
 import {
   freePort,

@@ -8,12 +8,8 @@
 
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
 import { startChatServer } from "../chat/server.ts";
-import {
-  encodeLine,
-  isConnectionLost,
-  LineReader,
-  writeAll,
-} from "../lib/lines.ts";
+import { isConnectionLost } from "../lib/errors.ts";
+import { encodeLine, LineReader, writeAll } from "../lib/lines.ts";
 import { ChatClient, Names } from "./chat_support.ts";
 import { LogCollector } from "./tcp_support.ts";
 import {

@@ -8,11 +8,11 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { isConnectionLost } from "../lib/errors.ts";
 import {
   type ByteSink,
   type ByteSource,
   encodeLine,
-  isConnectionLost,
   LineReader,
   LineTooLongError,
   MAX_LINE_BYTES,

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { isConnectionLost, LineReader, writeAll } from "../lib/lines.ts";
+import { isConnectionLost } from "../lib/errors.ts";
+import { LineReader, writeAll } from "../lib/lines.ts";
 import { externalTarget, type Target } from "./support.ts";
 
 const encoder = new TextEncoder();

@@ -12,7 +12,7 @@
 
 import { lookup } from "node:dns/promises";
 import { FatalError, plainReason } from "../lib/cli.ts";
-import { errnoName } from "../lib/lines.ts";
+import { errnoName } from "../lib/errors.ts";
 import {
   formatAddr,
   hostPort,

@@ -33,12 +33,8 @@ import {
   timeoutFlag,
   UsageError,
 } from "../lib/cli.ts";
-import {
-  errnoName,
-  LineReader,
-  LineTooLongError,
-  streamSource,
-} from "../lib/lines.ts";
+import { errnoName } from "../lib/errors.ts";
+import { LineReader, LineTooLongError, streamSource } from "../lib/lines.ts";
 import { formatAddr, onShutdown } from "../lib/net.ts";
 import {
   addrText,
