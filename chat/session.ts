@@ -102,7 +102,7 @@ export class Session implements Member, OutboxOwner {
   async run(): Promise<void> {
     const { log, loginTimeoutMs, maxLine } = this.#context;
     log(`${this.addr} connected`);
-    if (!this.#closing && loginTimeoutMs > 0) {
+    if (loginTimeoutMs > 0) { // end() replaces this timer with its own
       this.#timer = setTimeout(() => this.#loginTimedOut(), loginTimeoutMs);
     }
     const reader = new LineReader(this.#conn, {

@@ -59,7 +59,7 @@ const EXPRESSION_PATTERN = new RegExp(
 
 // The white space trimmed from both ends of a line: what Python's
 // str.strip() removes (Unicode White_Space plus U+001C-U+001F), so our
-// answers match the reference servers' byte for byte.
+// answers match the original lab's Python calculator byte for byte.
 const WHITESPACE =
   // deno-lint-ignore no-control-regex -- U+001C-U+001F are meant
   /[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
@@ -240,7 +240,7 @@ function isExactlySixteenDigits(x: number): boolean {
 }
 
 /**
- * `text` without the white space at both ends (see the module notes: the
+ * `text` without the white space at both ends (see `WHITESPACE` above: the
  * same characters as Python's `str.strip()`).
  *
  * @example

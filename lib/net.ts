@@ -234,8 +234,8 @@ export function isLookupFailure(error: unknown): boolean {
 
 /**
  * Call `stop` once on the first SIGINT (Ctrl+C) or SIGTERM. Returns a
- * function that removes the handlers again (tests and clean exits call it,
- * so no signal listener keeps the process alive).
+ * function that removes the handlers again (tools that end by themselves,
+ * such as tools/pair.ts, call it: a signal listener keeps a process alive).
  *
  * @example
  * ```ts
