@@ -47,7 +47,7 @@ import {
   connectTcp,
   formatAddr,
 } from "../lib/net.ts";
-import { printable } from "./protocol.ts";
+import { escapeControls } from "../lib/printable.ts";
 import { type ChatWindow, openWindow } from "./window.ts";
 
 const DEFAULT_PORT = 5000;
@@ -308,7 +308,7 @@ export function actionFor(typed: string): Action {
 
 /**
  * How a server line is shown to a person (`undefined`: not shown). Text
- * from the network is passed through {@linkcode printable}.
+ * from the network is passed through {@linkcode escapeControls}.
  *
  * ```
  * JOINED cat         -> cat has joined the chat.
@@ -322,7 +322,7 @@ export function actionFor(typed: string): Action {
 export function describe(line: string): string | undefined {
   const space = line.indexOf(" ");
   const word = space < 0 ? line : line.slice(0, space);
-  const rest = printable(space < 0 ? "" : line.slice(space + 1));
+  const rest = escapeControls(space < 0 ? "" : line.slice(space + 1));
   const gap = rest.indexOf(" ");
   const from = gap < 0 ? rest : rest.slice(0, gap);
   const text = gap < 0 ? "" : rest.slice(gap + 1);
@@ -343,13 +343,13 @@ export function describe(line: string): string | undefined {
     case "BYE":
       return undefined;
     default:
-      return printable(line);
+      return escapeControls(line);
   }
 }
 
 /** `ERROR name taken` -> `Name taken`. */
 function reason(answer: string): string {
-  const text = printable(answer.replace(/^ERROR\s*/, "")) || "refused";
+  const text = escapeControls(answer.replace(/^ERROR\s*/, "")) || "refused";
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 

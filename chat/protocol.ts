@@ -89,18 +89,3 @@ export function stripControls(text: string): string {
 export function isBlank(text: string): boolean {
   return text.trim() === "";
 }
-
-/** Controls, invisible format characters (U+202E reverses text), line separators. */
-const UNPRINTABLE = /[\p{Cc}\p{Cf}\u2028\u2029]/gu;
-
-/**
- * `text` safe to print on a terminal: control and invisible format
- * characters shown as escapes (`"a\x1b[2J"` -> `"a\\u{1b}[2J"`), so text from
- * the network cannot move the cursor, clear the screen or reorder a line.
- */
-export function printable(text: string): string {
-  return text.replace(
-    UNPRINTABLE,
-    (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`,
-  );
-}

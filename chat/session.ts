@@ -17,13 +17,8 @@ import { isConnectionLost } from "../lib/errors.ts";
 import { encodeLine, LineReader, LineTooLongError } from "../lib/lines.ts";
 import { formatAddr } from "../lib/net.ts";
 import { Outbox, type OutboxOwner, type SharedLine } from "../lib/outbox.ts";
-import {
-  isBlank,
-  isValidName,
-  NAME_RULE,
-  parseCommand,
-  printable,
-} from "./protocol.ts";
+import { escapeControls } from "../lib/printable.ts";
+import { isBlank, isValidName, NAME_RULE, parseCommand } from "./protocol.ts";
 import type { Member, Room } from "./room.ts";
 
 /**
@@ -217,7 +212,7 @@ export class Session implements Member, OutboxOwner {
   // C: SAY hi   (everyone else) S: MSG alice hi
   #say(text: string): void {
     if (isBlank(text)) return this.#reply("ERROR empty message");
-    this.#context.log(`${this.name}: ${printable(text)}`);
+    this.#context.log(`${this.name}: ${escapeControls(text)}`);
     this.#context.room.say(this, text);
   }
 
@@ -226,7 +221,9 @@ export class Session implements Member, OutboxOwner {
     if (isBlank(text)) return this.#reply("ERROR empty message");
     const target = this.#context.room.tell(this, to, text);
     if (!target) return this.#reply("ERROR no such user");
-    this.#context.log(`${this.name} -> ${target.name}: ${printable(text)}`);
+    this.#context.log(
+      `${this.name} -> ${target.name}: ${escapeControls(text)}`,
+    );
   }
 
   #reply(text: string): void {

@@ -43,7 +43,7 @@ import {
   writeLine,
 } from "../lib/lines.ts";
 import { answerWithin, connectTcp, formatAddr } from "../lib/net.ts";
-import { printable, quote } from "./quote.ts";
+import { escapeControls, quote } from "../lib/printable.ts";
 
 /** The prompt before each expression (CONTRACT 3.4). */
 export const PROMPT = "Enter an expression (or 'q' to quit): ";
@@ -106,14 +106,16 @@ async function session(
 ): Promise<void> {
   const greeting = await server.ask(name);
   if (greeting.startsWith("ERROR")) {
-    throw new FatalError(`The server refused the name: ${printable(greeting)}`);
+    throw new FatalError(
+      `The server refused the name: ${escapeControls(greeting)}`,
+    );
   }
-  console.log(printable(greeting));
+  console.log(escapeControls(greeting));
   while (true) {
     const line = await keyboard.ask(PROMPT) ?? "q";
     const text = trimWhitespace(line);
     if (text.toLowerCase() === "q") {
-      console.log(printable(await server.ask("q"))); // Session ended
+      console.log(escapeControls(await server.ask("q"))); // Session ended
       return;
     }
     const problem = whyNotSent(text);
@@ -122,7 +124,7 @@ async function session(
       continue;
     }
     // The server's answer as it is, unless it would act on the terminal.
-    console.log(printable(await server.ask(text)));
+    console.log(escapeControls(await server.ask(text)));
   }
 }
 

@@ -31,6 +31,7 @@ import {
   writeAll,
 } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
+import { escapeControls, quote } from "../lib/printable.ts";
 import {
   closeQuietly,
   reportBug,
@@ -38,7 +39,6 @@ import {
   type ServeOptions,
   type TcpServer,
 } from "../lib/tcp_server.ts";
-import { printable, quote } from "./quote.ts";
 
 /** The port of the contract's table (12003/tcp). */
 export const DEFAULT_PORT = 12003;
@@ -205,7 +205,7 @@ function greet(session: Session, name: string): Reply {
     return { text: BAD_NAME, last: true };
   }
   // Kept as the log shows it: a U+202E in it would turn log lines around.
-  session.name = printable(name);
+  session.name = escapeControls(name);
   session.log(`${session.client} is ${session.name}`);
   return { text: `Hello ${name}`, last: false };
 }

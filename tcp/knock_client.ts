@@ -34,7 +34,7 @@ import {
 import { isConnectionLost } from "../lib/errors.ts";
 import { LineReader, LineTooLongError, writeLine } from "../lib/lines.ts";
 import { answerWithin, connectTcp, formatAddr } from "../lib/net.ts";
-import { quote } from "./quote.ts";
+import { quote } from "../lib/printable.ts";
 
 /** What the client sends. */
 export const MESSAGE = "Knock knock";

@@ -30,6 +30,7 @@ import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
 import { isConnectionLost } from "../lib/errors.ts";
 import { LineReader, LineTooLongError, writeLine } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
+import { quote } from "../lib/printable.ts";
 import {
   closeQuietly,
   reportBug,
@@ -37,7 +38,6 @@ import {
   type ServeOptions,
   type TcpServer,
 } from "../lib/tcp_server.ts";
-import { quote } from "./quote.ts";
 
 /** The port of the contract's table (12002/tcp). */
 export const DEFAULT_PORT = 12002;

@@ -234,11 +234,11 @@ Deno.test("calc client", async (t) => {
       await server.serving;
       assert.equal(result.code, 0, result.stderr);
       assert.deepEqual(result.stdout.split("\n"), [
-        "Hello \\u001b[2JAda",
+        String.raw`Hello \x1b[2JAda`,
         `${PROMPT}1 + 1`,
-        "2\\u202e1",
+        String.raw`2\u{202e}1`,
         `${PROMPT}q`,
-        "Session ended\\u0007",
+        String.raw`Session ended\x07`,
         "",
       ]);
     },

@@ -462,17 +462,19 @@ Deno.test("calc server: what it prints", OWN_ONLY, async (t) => {
     await withServer(async (target, log) => {
       await using client = await session(target, "Ada");
       await client.ask("1 +\x1b[2J 2\x07\x9b\u202e\x7f");
-      await log.waitFor("Ada: ");
+      await log.waitFor(
+        String.raw`Ada: "1 +\x1b[2J 2\x07\x9b\u{202e}\x7f" -> ERROR `,
+      );
       await using refused = await TestClient.connect(target);
       assert.match(await refused.ask("\x1b]0;owned\x07"), /^ERROR /);
       await refused.expectClosed();
-      await log.waitFor("refused the name");
+      await log.waitFor(String.raw`refused the name "\x1b]0;owned\x07"`);
       // Accepted (no control characters), but a right-to-left override
       // would still reverse the rest of every log line with this name.
       await using rtl = await session(target, "A\u202eB\u2028C");
       await rtl.ask("2 + 2");
-      await log.waitFor(/ is A\\u202eB\\u2028C$/);
-      await log.waitFor('A\\u202eB\\u2028C: "2 + 2" -> 4');
+      await log.waitFor(/ is A\\u\{202e\}B\\u\{2028\}C$/);
+      await log.waitFor(String.raw`A\u{202e}B\u{2028}C: "2 + 2" -> 4`);
       for (const line of log.lines) {
         assert.ok(!hasControlChars(line), JSON.stringify(line));
       }

@@ -484,8 +484,8 @@ Deno.test("lines from the server cannot act on the terminal", async () => {
   await server.serving;
   strictEqual(result.code, 0, result.stderr);
   const lines = result.stdout.split("\n");
-  strictEqual(lines[1], "eve: a\\u{1b}[2Jb\\u{9b}31m\\u{202e}c");
-  strictEqual(lines[2], "SOMETHING \\u{7}odd");
+  strictEqual(lines[1], String.raw`eve: a\x1b[2Jb\x9b31m\u{202e}c`);
+  strictEqual(lines[2], String.raw`SOMETHING \x07odd`);
   ok(!/[\p{Cc}]/u.test(result.stdout.replaceAll("\n", "")));
 });
 

@@ -20,11 +20,18 @@ Deno.test("escapeControls() and quote() escape what could act on a terminal", as
     ["NUL", "\x00", String.raw`\x00`, String.raw`"\x00"`],
     ["DEL", "\x7f", String.raw`\x7f`, String.raw`"\x7f"`],
     ["C1 (CSI)", "\x9b31m", String.raw`\x9b31m`, String.raw`"\x9b31m"`],
+    ["C1 (NEL)", "\x85", String.raw`\x85`, String.raw`"\x85"`],
     [
       "U+202E (right-to-left override)",
       "evil \u202etxt.exe",
       String.raw`evil \u{202e}txt.exe`,
       String.raw`"evil \u{202e}txt.exe"`,
+    ],
+    [
+      "U+200B (zero-width space)",
+      "\u200b",
+      String.raw`\u{200b}`,
+      String.raw`"\u{200b}"`,
     ],
     [
       "U+2028 (line separator)",

@@ -127,7 +127,7 @@ Deno.test(
 
       await using rude = await TestClient.connect(target);
       assert.equal(await rude.ask("\x1b[2J\x07"), "Who's there?");
-      await log.waitFor(/^Message from .*\\u001b\[2J\\u0007/); // escaped
+      await log.waitFor(/^Message from .*: "\\x1b\[2J\\x07"$/); // escaped
       for (const line of log.lines) assert.ok(!hasControlChars(line), line);
     });
   },

@@ -1,9 +1,8 @@
 /**
  * What the UDP exercises share: finding the server's numeric address,
  * opening a client socket, keeping only the answers that come from the
- * server, telling a server which datagrams it must not answer, and printing
- * text that came from the network without letting it move the cursor or
- * recolour the terminal.
+ * server, telling a server which datagrams it must not answer, and showing
+ * a received datagram (quoted and escaped by lib/printable.ts, cut short).
  *
  * Not a script: udp/hello_*.ts and udp/time_*.ts import it.
  *
@@ -13,6 +12,7 @@
 import { lookup } from "node:dns/promises";
 import { FatalError, plainReason } from "../lib/cli.ts";
 import { errnoName } from "../lib/errors.ts";
+import { quote } from "../lib/printable.ts";
 import {
   formatAddr,
   hostPort,
@@ -68,29 +68,6 @@ export function repeatingEncoder(): (text: string) => Uint8Array {
 }
 
 /**
- * `text` with every control or invisible character written as an escape
- * (`\n`, `\x1b`, `\u{202e}`), so that printing it cannot act on a terminal.
- */
-export function escapeText(text: string): string {
-  return text.replace(
-    /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}\\]/gu,
-    (c) => {
-      const named: Record<string, string> = {
-        "\n": "\\n",
-        "\r": "\\r",
-        "\t": "\\t",
-        "\\": "\\\\",
-      };
-      const code = c.codePointAt(0)!;
-      return named[c] ??
-        (code < 0x100
-          ? `\\x${code.toString(16).padStart(2, "0")}`
-          : `\\u{${code.toString(16)}}`);
-    },
-  );
-}
-
-/**
  * A received datagram as a server or client prints it: quoted and escaped,
  * cut after {@linkcode MAX_SHOWN_CHARS} characters, or `(N bytes, not UTF-8)`.
  *
@@ -104,21 +81,23 @@ export function showDatagram(data: Uint8Array): string {
   const text = decodeUtf8(data);
   if (text === null) return `(${data.length} bytes, not UTF-8)`;
   const chars = [...text];
-  if (chars.length <= MAX_SHOWN_CHARS) return `"${escapeText(text)}"`;
+  if (chars.length <= MAX_SHOWN_CHARS) return quote(text);
   const start = chars.slice(0, MAX_SHOWN_CHARS).join("");
-  return `"${escapeText(start)}…" (${data.length} bytes)`;
+  return `${quote(`${start}…`)} (${data.length} bytes)`; // "…" inside: cut here
 }
 
 /**
  * `data` as text when it is short and every byte is printable ASCII other
- * than `\\` (text that {@linkcode escapeText} leaves as it is), else `null`.
+ * than `\\` and `"` (text that {@linkcode quote} leaves as it is), else `null`.
  */
 function plainAscii(data: Uint8Array): string | null {
   if (data.length > MAX_SHOWN_CHARS) return null;
   let text = "";
   for (let i = 0; i < data.length; i++) {
     const byte = data[i];
-    if (byte < 0x20 || byte > 0x7e || byte === 0x5c) return null;
+    if (byte < 0x20 || byte > 0x7e || byte === 0x5c || byte === 0x22) {
+      return null;
+    }
     text += String.fromCharCode(byte);
   }
   return text;

@@ -36,10 +36,10 @@ import {
 import { errnoName } from "../lib/errors.ts";
 import { LineReader, LineTooLongError, streamSource } from "../lib/lines.ts";
 import { formatAddr, onShutdown } from "../lib/net.ts";
+import { escapeControls } from "../lib/printable.ts";
 import {
   addrText,
   decodeUtf8,
-  escapeText,
   Inbox,
   lookupServer,
   MAX_SHOWN_CHARS,
@@ -278,7 +278,7 @@ function answersTheOther(request: string, answer: string): boolean {
 function showAnswer(data: Uint8Array): string {
   const text = decodeUtf8(data);
   if (text === null || text.length > MAX_SHOWN_CHARS) return showDatagram(data);
-  return escapeText(text);
+  return escapeControls(text);
 }
 
 /** Call `quit` when a line is `q`; the end of the lines changes nothing. */
