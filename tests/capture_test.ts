@@ -23,7 +23,7 @@ import {
   PAYLOAD_FILTER,
   SYN_FILTER,
 } from "../tools/capture_filters.ts";
-import { hexToText } from "../tools/capture.ts";
+import { formatPacket, hexToText } from "../tools/capture.ts";
 import { ROOT, runScript, startScript, startServer } from "./support.ts";
 import {
   FLAG,
@@ -69,6 +69,17 @@ Deno.test("deno task capture: plain errors for a bad exercise or no tshark", asy
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^tshark is not installed .*\n$/);
   });
+});
+
+Deno.test("formatPacket() shows a packet's text quoted, controls escaped", () => {
+  const text = "Knock\x1b[2J\u202e\x85\n"; // as a hostile peer might send
+  const hex = [...new TextEncoder().encode(text)]
+    .map((b) => b.toString(16).padStart(2, "0")).join(":");
+  const fields = ["4", "127.0.0.1", "127.0.0.1", "TCP", "50330 → 12002", hex];
+  assert.deepEqual(formatPacket(fields), [
+    "   4  127.0.0.1 → 127.0.0.1  TCP  50330 → 12002",
+    String.raw`      data: "Knock\x1b[2J\u{202e}\x85\n"`,
+  ]);
 });
 
 Deno.test({

@@ -17,6 +17,7 @@
 import { FatalError, parseFlags, runMain, UsageError } from "../lib/cli.ts";
 import { LineReader, streamSource } from "../lib/lines.ts";
 import { onShutdown } from "../lib/net.ts";
+import { quote } from "../lib/printable.ts";
 import {
   captureFilter,
   decodeAsData,
@@ -158,7 +159,7 @@ export function formatPacket(fields: string[]): string[] {
     `${number.padStart(4)}  ${source} → ${destination}  ${protocol}  ${info}`,
   ];
   const payload = tcp || udp;
-  if (payload) lines.push(`      data: ${JSON.stringify(hexToText(payload))}`);
+  if (payload) lines.push(`      data: ${quote(hexToText(payload))}`);
   return lines;
 }
 
