@@ -19,9 +19,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { calcCases } from "./calc_cases.ts";
  * const [first] = calcCases(1, 1);
- * console.assert(typeof first.request === "string" && typeof first.answer === "string");
+ * assert(typeof first.request === "string" && typeof first.answer === "string");
  * ```
  *
  * @module
@@ -117,8 +118,9 @@ function pickCase(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decimal } from "./calc_cases.ts";
- * console.assert(decimal(-1250, 3) === "-1.25" && decimal(30, 1) === "3");
+ * assert(decimal(-1250, 3) === "-1.25" && decimal(30, 1) === "3");
  * ```
  */
 export function decimal(n: number, scale: number): string {

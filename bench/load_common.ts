@@ -9,10 +9,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pool } from "./load_common.ts";
  * const seen: number[] = [];
  * await pool(5, 2, async (i) => { seen.push(i); });
- * console.assert(seen.length === 5);
+ * assert(seen.length === 5);
  * ```
  *
  * @module

@@ -7,8 +7,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatTable } from "./report.ts";
- * console.assert(formatTable([]).startsWith("workload"));
+ * assert(formatTable([]).startsWith("workload"));
  * ```
  *
  * @module

@@ -7,10 +7,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Samples } from "./stats.ts";
  * const latency = new Samples();
  * for (const ms of [1, 2, 3, 4, 100]) latency.add(ms);
- * console.assert(latency.summary().p50_ms === 3);
+ * assert(latency.summary().p50_ms === 3);
  * ```
  *
  * @module
@@ -85,8 +86,9 @@ export class Samples {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { percentile } from "./stats.ts";
- * console.assert(percentile(new Float64Array([1, 2, 3, 4]), 0.5) === 2);
+ * assert(percentile(new Float64Array([1, 2, 3, 4]), 0.5) === 2);
  * ```
  */
 export function percentile(
@@ -154,9 +156,10 @@ export interface CpuUse {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cpuMeter } from "./stats.ts";
  * const stop = cpuMeter(0);
- * console.assert(stop().server_cpu_s === null);
+ * assert(stop().server_cpu_s === null);
  * ```
  */
 export function cpuMeter(pid: number): () => CpuUse {

@@ -14,6 +14,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseFlags, runMain, serverFlags } from "./cli.ts";
  *
  * const COMMAND = {
@@ -22,7 +23,7 @@
  *   flags: { ...serverFlags(12001) },
  * } as const;
  * const flags = parseFlags(COMMAND, ["--port", "0"]);
- * console.assert(flags.port === 0 && flags.host === "0.0.0.0");
+ * assert(flags.port === 0 && flags.host === "0.0.0.0");
  * if (import.meta.main) await runMain(() => console.log("hello"));
  * ```
  *
@@ -95,9 +96,10 @@ export class FatalError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { plainReason } from "./cli.ts";
  * const error = new Error("Is a directory (os error 21)");
- * console.assert(plainReason(error) === "is a directory");
+ * assert(plainReason(error) === "is a directory");
  * ```
  */
 export function plainReason(error: Error): string {
@@ -114,12 +116,13 @@ export function plainReason(error: Error): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FatalError, inputFailure } from "./cli.ts";
  * const error = Object.assign(new Error("Is a directory (os error 21)"), {
  *   code: "EISDIR",
  * });
  * const failure = inputFailure(error) as FatalError;
- * console.assert(
+ * assert(
  *   failure.message ===
  *     "Cannot read the input: is a directory (check what stdin comes from)",
  * );
@@ -155,10 +158,11 @@ class HelpShown extends Error {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseFlags, serverFlags } from "./cli.ts";
  * const cmd = { name: "demo-server", summary: "Demo.", flags: serverFlags(5000) };
  * const flags = parseFlags(cmd, ["--port", "0"]);
- * console.assert(flags.host === "0.0.0.0" && flags.port === 0);
+ * assert(flags.host === "0.0.0.0" && flags.port === 0);
  * ```
  */
 export function serverFlags(defaultPort: number) {
@@ -183,10 +187,11 @@ export function serverFlags(defaultPort: number) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { clientFlags, parseFlags } from "./cli.ts";
  * const cmd = { name: "demo-client", summary: "Demo.", flags: clientFlags(5000) };
  * const flags = parseFlags(cmd, []);
- * console.assert(flags.host === "127.0.0.1" && flags.port === 5000);
+ * assert(flags.host === "127.0.0.1" && flags.port === 5000);
  * ```
  */
 export function clientFlags(defaultPort: number) {
@@ -213,10 +218,11 @@ export function clientFlags(defaultPort: number) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseFlags, timeoutFlag } from "./cli.ts";
  * const cmd = { name: "x", summary: "X.", flags: timeoutFlag(5, "the answer") };
- * console.assert(parseFlags(cmd, []).timeout === 5);
- * console.assert(parseFlags(cmd, ["--timeout", "0.5"]).timeout === 0.5);
+ * assert(parseFlags(cmd, []).timeout === 5);
+ * assert(parseFlags(cmd, ["--timeout", "0.5"]).timeout === 0.5);
  * ```
  */
 export function timeoutFlag(defaultSeconds: number, wait: string) {
@@ -238,13 +244,14 @@ export function timeoutFlag(defaultSeconds: number, wait: string) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseFlags } from "./cli.ts";
  * const cmd = {
  *   name: "demo",
  *   summary: "Demo.",
  *   flags: { count: { kind: "integer", min: 1, help: "how many" } },
  * } as const;
- * console.assert(parseFlags(cmd, ["--count", "3"]).count === 3);
+ * assert(parseFlags(cmd, ["--count", "3"]).count === 3);
  * ```
  */
 export function parseFlags<const C extends CommandSpec>(
@@ -371,9 +378,10 @@ function firstSentence(message: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { usage } from "./cli.ts";
  * const text = usage({ name: "x", summary: "X.", flags: {} });
- * console.assert(text.includes("deno task x"));
+ * assert(text.includes("deno task x"));
  * ```
  */
 export function usage(command: CommandSpec): string {

@@ -27,9 +27,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isConnectionLost } from "./errors.ts";
- * console.assert(isConnectionLost(new Deno.errors.ConnectionReset("reset")));
- * console.assert(!isConnectionLost(new TypeError("a bug")));
+ * assert(isConnectionLost(new Deno.errors.ConnectionReset("reset")));
+ * assert(!isConnectionLost(new TypeError("a bug")));
  * ```
  */
 export function isConnectionLost(error: unknown): boolean {
@@ -57,10 +58,11 @@ export function isConnectionLost(error: unknown): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errnoName } from "./errors.ts";
  * const reset = Object.assign(new Error("Connection reset by peer (os error 104)"), { code: "ECONNRESET" });
- * console.assert(errnoName(reset) === "ECONNRESET");
- * console.assert(errnoName(new TypeError("not a socket error")) === undefined);
+ * assert(errnoName(reset) === "ECONNRESET");
+ * assert(errnoName(new TypeError("not a socket error")) === undefined);
  * ```
  */
 export function errnoName(error: unknown): string | undefined {

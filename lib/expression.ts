@@ -16,9 +16,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { answerExpression } from "./expression.ts";
- * console.assert(answerExpression("4.5 / -6") === "-0.75");
- * console.assert(answerExpression("1 / 0") === "ERROR division by zero");
+ * assert(answerExpression("4.5 / -6") === "-0.75");
+ * assert(answerExpression("1 / 0") === "ERROR division by zero");
  * ```
  *
  * @module
@@ -75,9 +76,10 @@ const DESCRIPTIONS: Record<CalcError, string> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { answerExpression } from "./expression.ts";
- * console.assert(answerExpression("12 + 13") === "25");
- * console.assert(answerExpression("12(10").startsWith("ERROR invalid expression"));
+ * assert(answerExpression("12 + 13") === "25");
+ * assert(answerExpression("12(10").startsWith("ERROR invalid expression"));
  * ```
  */
 export function answerExpression(line: string): string {
@@ -92,8 +94,9 @@ export function answerExpression(line: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errorAnswer } from "./expression.ts";
- * console.assert(errorAnswer("division by zero") === "ERROR division by zero");
+ * assert(errorAnswer("division by zero") === "ERROR division by zero");
  * ```
  */
 export function errorAnswer(error: CalcError): string {
@@ -106,10 +109,11 @@ export function errorAnswer(error: CalcError): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseExpression } from "./expression.ts";
  * const e = parseExpression(" 3--4 ");
- * console.assert(e?.left === 3 && e.operator === "-" && e.right === -4);
- * console.assert(parseExpression("1 + 2 + 3") === undefined);
+ * assert(e?.left === 3 && e.operator === "-" && e.right === -4);
+ * assert(parseExpression("1 + 2 + 3") === undefined);
  * ```
  */
 export function parseExpression(text: string): Expression | undefined {
@@ -128,9 +132,10 @@ export function parseExpression(text: string): Expression | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseNumber } from "./expression.ts";
- * console.assert(parseNumber("-.5e1") === -5);
- * console.assert(parseNumber("0x10") === undefined);
+ * assert(parseNumber("-.5e1") === -5);
+ * assert(parseNumber("0x10") === undefined);
  * ```
  */
 export function parseNumber(text: string): number | undefined {
@@ -145,9 +150,10 @@ export function parseNumber(text: string): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { evaluate } from "./expression.ts";
  * const r = evaluate({ left: 2, operator: "^", right: 10 });
- * console.assert(r.ok && r.value === 1024);
+ * assert(r.ok && r.value === 1024);
  * ```
  */
 export function evaluate({ left, operator, right }: Expression): Outcome {
@@ -189,9 +195,10 @@ function power(a: number, b: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatNumber } from "./expression.ts";
- * console.assert(formatNumber(0.1 + 0.2) === "0.3");
- * console.assert(formatNumber(25) === "25");
+ * assert(formatNumber(0.1 + 0.2) === "0.3");
+ * assert(formatNumber(25) === "25");
  * ```
  */
 export function formatNumber(value: number): string {
@@ -206,9 +213,10 @@ export function formatNumber(value: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { round15 } from "./expression.ts";
- * console.assert(round15(0.1 + 0.2) === 0.3);
- * console.assert(round15(1234567890123445) === 1234567890123440);
+ * assert(round15(0.1 + 0.2) === 0.3);
+ * assert(round15(1234567890123445) === 1234567890123440);
  * ```
  */
 export function round15(x: number): number {
@@ -245,8 +253,9 @@ function isExactlySixteenDigits(x: number): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { trimWhitespace } from "./expression.ts";
- * console.assert(trimWhitespace("\t Ada \r") === "Ada");
+ * assert(trimWhitespace("\t Ada \r") === "Ada");
  * ```
  */
 export function trimWhitespace(text: string): string {

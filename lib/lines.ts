@@ -14,6 +14,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LineReader } from "./lines.ts";
  * const chunks = ["12 + 1", "3\r\nq\n"].map((s) => new TextEncoder().encode(s));
  * const source = {
@@ -26,7 +27,7 @@
  * };
  * const lines = [];
  * for await (const line of new LineReader(source)) lines.push(line);
- * console.assert(lines.join("|") === "12 + 13|q");
+ * assert(lines.join("|") === "12 + 13|q");
  * ```
  *
  * @module
@@ -171,6 +172,7 @@ export class LineReader implements AsyncIterable<string> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { LineReader, LineTooLongError, streamSource } from "./lines.ts";
    * const stream = new Blob(["x".repeat(2000), "\nq\n"]).stream();
    * const reader = new LineReader(streamSource(stream));
@@ -180,7 +182,7 @@ export class LineReader implements AsyncIterable<string> {
    *   if (!(error instanceof LineTooLongError)) throw error;
    *   await reader.skipLine();
    * }
-   * console.assert((await reader.readLine()) === "q");
+   * assert((await reader.readLine()) === "q");
    * ```
    */
   async skipLine(): Promise<void> {
@@ -254,10 +256,11 @@ export class LineReader implements AsyncIterable<string> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LineReader, streamSource } from "./lines.ts";
  * const stream = new Blob(["a\nb\n"]).stream();
  * const reader = new LineReader(streamSource(stream));
- * console.assert((await reader.readLine()) === "a");
+ * assert((await reader.readLine()) === "a");
  * ```
  */
 export function streamSource(stream: ReadableStream<Uint8Array>): ByteSource {
@@ -285,8 +288,9 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeLine } from "./lines.ts";
- * console.assert(encodeLine("Ok").length === 3);
+ * assert(encodeLine("Ok").length === 3);
  * ```
  */
 export function encodeLine(text: string): Uint8Array {

@@ -24,8 +24,9 @@ import { FatalError, plainReason } from "./cli.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatAddr } from "./net.ts";
- * console.assert(formatAddr({ transport: "tcp", hostname: "::1", port: 80 }) === "[::1]:80");
+ * assert(formatAddr({ transport: "tcp", hostname: "::1", port: 80 }) === "[::1]:80");
  * ```
  */
 export function formatAddr(addr: Deno.NetAddr): string {
@@ -37,9 +38,10 @@ export function formatAddr(addr: Deno.NetAddr): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hostPort } from "./net.ts";
- * console.assert(hostPort("127.0.0.1", 5000) === "127.0.0.1:5000");
- * console.assert(hostPort("::1", 5000) === "[::1]:5000");
+ * assert(hostPort("127.0.0.1", 5000) === "127.0.0.1:5000");
+ * assert(hostPort("::1", 5000) === "[::1]:5000");
  * ```
  */
 export function hostPort(host: string, port: number): string {
@@ -51,9 +53,10 @@ export function hostPort(host: string, port: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { listenTcp } from "./net.ts";
  * using listener = listenTcp("127.0.0.1", 0);
- * console.assert(listener.addr.port > 0);
+ * assert(listener.addr.port > 0);
  * ```
  */
 export function listenTcp(host: string, port: number): Deno.TcpListener {
@@ -125,11 +128,12 @@ export interface AnswerLimit {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { answerWithin } from "./net.ts";
  * const silence = new Promise<string>(() => {});
  * const limit = { seconds: 0.01, server: "127.0.0.1:12003", kind: "calculator server" };
  * const error = await answerWithin(silence, limit).catch((e) => e);
- * console.assert(
+ * assert(
  *   error.message ===
  *     "No answer from 127.0.0.1:12003 within 0.01 s (is it the calculator server?)",
  * );
@@ -220,9 +224,10 @@ function connectFailure(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isLookupFailure } from "./net.ts";
- * console.assert(isLookupFailure(new URIError("bad host")));
- * console.assert(!isLookupFailure(new Deno.errors.ConnectionRefused("refused")));
+ * assert(isLookupFailure(new URIError("bad host")));
+ * assert(!isLookupFailure(new Deno.errors.ConnectionRefused("refused")));
  * ```
  */
 export function isLookupFailure(error: unknown): boolean {

@@ -36,6 +36,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Outbox } from "./outbox.ts";
  * import { encodeLine } from "./lines.ts";
  * const written: string[] = [];
@@ -50,7 +51,7 @@
  * outbox.push(encodeLine("JOINED bob"));
  * outbox.push(encodeLine("MSG bob hi"));
  * await outbox.flushed();
- * console.assert(written.join("|") === "JOINED bob\nMSG bob hi\n");
+ * assert(written.join("|") === "JOINED bob\nMSG bob hi\n");
  * ```
  *
  * @module
@@ -118,12 +119,13 @@ export interface SharedLine {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SharedLog } from "./outbox.ts";
  * import { encodeLine } from "./lines.ts";
  * const log = new SharedLog();
  * const first = log.append(encodeLine("JOINED ann"));
  * const second = log.append(encodeLine("JOINED bob"));
- * console.assert(first.segment === second.segment && first.end === second.start);
+ * assert(first.segment === second.segment && first.end === second.start);
  * ```
  */
 export class SharedLog {

@@ -15,12 +15,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveConnections } from "./tcp_server.ts";
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * await using server = serveConnections(listener, async (conn) => {
  *   conn.close();
  * });
- * console.assert(server.addr.port > 0);
+ * assert(server.addr.port > 0);
  * ```
  *
  * @module

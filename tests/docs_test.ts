@@ -23,3 +23,19 @@ Deno.test("guides: code links quote the line they point at", async (t) => {
     });
   }
 });
+
+// `deno test --doc` runs the `@example`s, but a failing `console.assert` only
+// prints "Assertion failed" and the example still passes: examples assert
+// with node:assert, which throws.
+Deno.test("doc examples use node:assert, never console.assert", async () => {
+  const offenders: string[] = [];
+  for (const folder of ["lib", "udp", "tcp", "chat", "tools", "bench"]) {
+    for await (const entry of Deno.readDir(folder)) {
+      if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+      const path = `${folder}/${entry.name}`;
+      const text = await Deno.readTextFile(path);
+      if (text.includes("console" + ".assert(")) offenders.push(path);
+    }
+  }
+  assert.deepEqual(offenders, []);
+});

@@ -11,10 +11,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { captureFilter, displayFilter, EXERCISES } from "./capture_filters.ts";
  * const knock = EXERCISES["tcp-knock"];
- * console.assert(captureFilter(knock) === "tcp port 12002");
- * console.assert(displayFilter(knock) === "tcp.port == 12002");
+ * assert(captureFilter(knock) === "tcp port 12002");
+ * assert(displayFilter(knock) === "tcp.port == 12002");
  * ```
  *
  * @module
@@ -74,8 +75,9 @@ export const PAYLOAD_FILTER = "tcp.len > 0";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { captureFilter, EXERCISES } from "./capture_filters.ts";
- * console.assert(captureFilter(EXERCISES.chat, 5001) === "tcp port 5001");
+ * assert(captureFilter(EXERCISES.chat, 5001) === "tcp port 5001");
  * ```
  */
 export function captureFilter(
@@ -90,8 +92,9 @@ export function captureFilter(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { displayFilter, EXERCISES } from "./capture_filters.ts";
- * console.assert(displayFilter(EXERCISES["udp-time"]) === "udp.port == 12001");
+ * assert(displayFilter(EXERCISES["udp-time"]) === "udp.port == 12001");
  * ```
  */
 export function displayFilter(
@@ -108,8 +111,9 @@ export function displayFilter(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeAsData, EXERCISES } from "./capture_filters.ts";
- * console.assert(decodeAsData(EXERCISES.chat) === "tcp.port==5000,data");
+ * assert(decodeAsData(EXERCISES.chat) === "tcp.port==5000,data");
  * ```
  */
 export function decodeAsData(exercise: Exercise, port = exercise.port): string {
@@ -122,8 +126,9 @@ export function decodeAsData(exercise: Exercise, port = exercise.port): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loopbackInterface } from "./capture_filters.ts";
- * console.assert(loopbackInterface("linux") === "lo");
+ * assert(loopbackInterface("linux") === "lo");
  * ```
  */
 export function loopbackInterface(os: typeof Deno.build.os = Deno.build.os) {
