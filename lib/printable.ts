@@ -10,8 +10,12 @@
  *     \x1b  \x07  \x9b         other code points below U+0100
  *     \u{202e}  \u{2028}       code points from U+0100 up
  *
- * {@linkcode escapeControls} is for text shown as it is (`eve: hi`);
- * {@linkcode quote} for text shown as a string in quotes (`"SEND_DATE\n"`).
+ * {@linkcode escapeControls} is for text shown as it is (`eve: hi`); it
+ * leaves one format character alone, U+200D (zero-width joiner), which glues
+ * emoji such as 👨‍👩‍👧 together and cannot act on a terminal.
+ * {@linkcode quote} is for text shown as a string in quotes
+ * (`"SEND_DATE\n"`), in logs: it escapes the joiner too, so the log shows
+ * exactly what arrived.
  *
  * @example
  * ```ts
@@ -24,9 +28,15 @@
  * @module
  */
 
-/** Controls (C0, DEL, C1), format (U+202E), private use, lone surrogates, U+2028, U+2029. */
-const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/gu;
-/** The same, with the two characters that would make a quoted string ambiguous. */
+/**
+ * Controls (C0, DEL, C1), format (U+202E), private use, lone surrogates,
+ * U+2028, U+2029; but not U+200D, the joiner inside emoji.
+ */
+const UNPRINTABLE = /(?!\u200d)[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/gu;
+/**
+ * All of those, the joiner included, and the two characters that would
+ * make a quoted string ambiguous.
+ */
 const UNPRINTABLE_OR_QUOTING = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}\\"]/gu;
 
 const NAMED: Record<string, string> = {
