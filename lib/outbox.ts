@@ -3,23 +3,23 @@
  * readers (the chat room).
  *
  * Why it exists: `await writeAll(conn, line)` for each reader in turn lets one
- * reader that stops reading hold up everyone after it (its socket buffer
- * fills and the write never finishes), and a promise chain per message costs
- * more than the message. So {@linkcode Outbox.push} never waits: it appends
- * the bytes of a line for this reader alone (a reply, a PRIVATE) and counts
- * them; broadcasts go through {@linkcode Outbox.pushShared} (below). Writing starts at the next turn of the event loop (one
- * `setImmediate` for every outbox; a 0 ms `setTimeout` would wait a
- * millisecond or two), once every read that completed with this one
- * has been handled, so all the lines they produced for a reader leave
- * together: a write costs far more than the bytes in it (a third of it is
- * the runtime's work around the system call), so fewer, bigger writes are
- * what makes a busy room fast. One writer per connection then drains the
- * queue, writing everything queued as one buffer; what is queued while a
- * write is in flight waits for the next turn's batch. A turn starts at most
- * {@linkcode WRITES_PER_TURN} writes, those of the outboxes that have waited
- * longest: a thousand started at once would leave some readers far behind.
- * A reader that lets more than `maxBytes` pile up is reported to the owner,
- * who drops it; the others never notice.
+ * reader that stops reading hold up everyone after it (its socket buffer fills
+ * and the write never finishes), and a promise chain per message costs more
+ * than the message. So {@linkcode Outbox.push} never waits: it appends the
+ * bytes of a line for this reader alone (a reply, a PRIVATE) and counts them;
+ * broadcasts go through {@linkcode Outbox.pushShared} (below). Writing starts
+ * at the next turn of the event loop (one `setImmediate` for every outbox; a
+ * `setTimeout` of 0 ms would wait about two milliseconds), once every read
+ * that completed with this one has been handled, so all the lines they
+ * produced for a reader leave together: a write costs far more than the bytes
+ * in it (a third of it is the runtime's work around the system call), so
+ * fewer, bigger writes are what makes a busy room fast. One writer per
+ * connection then drains the queue, writing everything queued as one buffer;
+ * what is queued while a write is in flight waits for the next turn's batch. A
+ * turn starts at most {@linkcode WRITES_PER_TURN} writes, those of the
+ * outboxes that have waited longest: a thousand started at once would leave
+ * some readers far behind. A reader that lets more than `maxBytes` pile up is
+ * reported to the owner, who drops it; the others never notice.
  *
  * Lines for many readers (a broadcast, {@linkcode Outbox.pushShared}) are
  * stored once in a {@linkcode SharedLog}: a reader's queue is then mostly one

@@ -63,7 +63,8 @@ export function escapeControls(text: string): string {
 }
 
 /**
- * `text` as a quoted string, escaped as {@linkcode escapeControls} does and `\` and `"` too.
+ * `text` as a quoted string: what {@linkcode escapeControls} escapes, and
+ * U+200D, `\` and `"` too.
  *
  * @example
  * ```ts

@@ -13,12 +13,12 @@
  *        (the server closes the connection)
  *
  * Compared with the UDP hello client (udp/hello_client.ts): there, sending
- * needs no set-up and a missing server shows to the program only as
- * silence, so the client needs a timeout. Here `connect` first sets up a connection, and fails at
- * once if nobody listens on the port; after that, TCP delivers our bytes or
- * reports an error. What TCP cannot report is a server that is there but
- * never answers (a stuck program, the wrong service), so the client still
- * gives up after --timeout seconds (default 5). The answer is read as a
+ * needs no set-up and a missing server shows to the program only as silence,
+ * so the client needs a timeout. Here `connect` first sets up a connection,
+ * and fails at once if nobody listens on the port; after that, TCP delivers
+ * our bytes or reports an error. What TCP cannot report is a server that is
+ * there but never answers (a stuck program, the wrong service), so the client
+ * still gives up after --timeout seconds (default 5). The answer is read as a
  * line, since TCP keeps no message boundaries.
  *
  * @module
