@@ -176,7 +176,7 @@ function encodeLines(lines: string[]): Uint8Array {
  *     first line:  Adarsh        -> Hello Adarsh
  *                  (empty)       -> ERROR invalid name (...)      closes
  *     then:        12 + 13       -> 25
- *                  q             -> Session ended                 closes
+ *                  q (or Q)      -> Session ended                 closes
  */
 function answerLine(session: Session, line: string): Reply {
   const text = trimWhitespace(line);

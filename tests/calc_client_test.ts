@@ -100,13 +100,16 @@ Deno.test("calc client", async (t) => {
     async () => {
       const { server, log } = startServer();
       await using _ = server;
-      const result = await runClient(server, [], "Bob\n6 * 7\nq\n");
+      // Q in capitals quits as q does (as in the original lab).
+      const result = await runClient(server, [], "Bob\n6 * 7\nQ\n");
       assert.equal(result.code, 0, result.stderr);
-      assert.deepEqual(result.stdout.split("\n").slice(0, 4), [
+      assert.deepEqual(result.stdout.split("\n").slice(0, 6), [
         `${NAME_PROMPT}Bob`,
         "Hello Bob",
         `${PROMPT}6 * 7`,
         "42",
+        `${PROMPT}Q`,
+        "Session ended",
       ]);
       await log.waitFor(`Bob: "6 * 7" -> 42`);
     },

@@ -64,6 +64,17 @@ Deno.test("calc server: the contract's exchange", async (t) => {
     });
   });
 
+  await t.step(
+    "Q in capitals, with spaces, ends it too (as in the original lab)",
+    async () => {
+      await withServer(async (target) => {
+        await using client = await session(target, "Ada");
+        assert.equal(await client.ask(" Q "), "Session ended");
+        await client.expectClosed();
+      });
+    },
+  );
+
   await t.step("answers and errors of the expression rules", async () => {
     const table: [string, string | RegExp][] = [
       ["12 + 42", "54"],
