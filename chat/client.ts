@@ -93,12 +93,16 @@ async function main(): Promise<number> {
 /**
  * The whole session on an open connection: log in, then talk. How it ends:
  *
+ *     input ends before a name is taken    QUIT, exit 0
+ *     the login refused (server full ...)  "The chat server refused: ...", exit 1
  *     the server says BYE                  exit 0
  *     the server closes the connection     "The chat server closed the connection", exit 1
  *     quit, /quit, Ctrl+D, end of input    QUIT, then BYE (or the close) within --timeout:
  *                                          exit 0, else "No answer from ...", exit 1
  *     stdout closed (`| head`)             QUIT, then exit 0 quietly whatever the server does
  *     a typed line not taken in time       "No answer from ...", exit 1
+ *     a server line over 512 KiB           "The chat server sent a line longer than ...", exit 1
+ *     stdin that cannot be read            "Cannot read the input: ...", exit 1
  *
  * Saying QUIT lets the room hear at once that the person left. The
  * deadlines (--timeout, as for a login) are there because a server that
@@ -322,7 +326,10 @@ export function actionFor(typed: string): Action {
 export function describe(line: string): string | undefined {
   const space = line.indexOf(" ");
   const word = space < 0 ? line : line.slice(0, space);
-  const rest = escapeControls(space < 0 ? "" : line.slice(space + 1));
+  // Only a person reads this window: emoji joined with U+200D stay whole.
+  const rest = escapeControls(space < 0 ? "" : line.slice(space + 1), {
+    keepJoiner: true,
+  });
   const gap = rest.indexOf(" ");
   const from = gap < 0 ? rest : rest.slice(0, gap);
   const text = gap < 0 ? "" : rest.slice(gap + 1);

@@ -10,12 +10,12 @@
  *     \x1b  \x07  \x9b         other code points below U+0100
  *     \u{202e}  \u{2028}       code points from U+0100 up
  *
- * {@linkcode escapeControls} is for text shown as it is (`eve: hi`); it
- * leaves one format character alone, U+200D (zero-width joiner), which glues
- * emoji such as 👨‍👩‍👧 together and cannot act on a terminal.
- * {@linkcode quote} is for text shown as a string in quotes
- * (`"SEND_DATE\n"`), in logs: it escapes the joiner too, so the log shows
- * exactly what arrived.
+ * {@linkcode escapeControls} is for text shown as it is (`eve: hi`),
+ * {@linkcode quote} for text shown as a string in quotes (`"SEND_DATE\n"`).
+ * Where only a person reads the text (the chat window), escapeControls may
+ * leave one format character alone, U+200D (zero-width joiner), which glues
+ * emoji such as 👨‍👩‍👧 together and cannot act on a terminal; a log keeps
+ * it escaped, or `Ada` and `Ada` + U+200D would look like one name.
  *
  * @example
  * ```ts
@@ -28,15 +28,12 @@
  * @module
  */
 
-/**
- * Controls (C0, DEL, C1), format (U+202E), private use, lone surrogates,
- * U+2028, U+2029; but not U+200D, the joiner inside emoji.
- */
-const UNPRINTABLE = /(?!\u200d)[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/gu;
-/**
- * All of those, the joiner included, and the two characters that would
- * make a quoted string ambiguous.
- */
+/** Controls (C0, DEL, C1), format (U+202E), private use, lone surrogates, U+2028, U+2029. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/gu;
+/** The same but U+200D, the joiner inside emoji. */
+const UNPRINTABLE_BUT_JOINER =
+  /(?!\u200d)[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/gu;
+/** The same as UNPRINTABLE, and the two characters that would make a quoted string ambiguous. */
 const UNPRINTABLE_OR_QUOTING = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}\\"]/gu;
 
 const NAMED: Record<string, string> = {
@@ -48,7 +45,8 @@ const NAMED: Record<string, string> = {
 };
 
 /**
- * `text` as it is, every character that could act on a terminal escaped.
+ * `text` as it is, every character that could act on a terminal escaped
+ * (with `keepJoiner`, U+200D is left as it is: see the module notes).
  *
  * @example
  * ```ts
@@ -56,15 +54,23 @@ const NAMED: Record<string, string> = {
  * import { escapeControls } from "./printable.ts";
  * assert.equal(escapeControls("eve: \x1b[2Jhi"), "eve: \\x1b[2Jhi");
  * assert.equal(escapeControls("C:\\Users"), "C:\\Users"); // as typed
+ * assert.equal(escapeControls("👩\u200d💻"), "👩\\u{200d}💻");
+ * assert.equal(escapeControls("👩\u200d💻", { keepJoiner: true }), "👩\u200d💻");
  * ```
  */
-export function escapeControls(text: string): string {
-  return text.replace(UNPRINTABLE, escape);
+export function escapeControls(
+  text: string,
+  options: { keepJoiner?: boolean } = {},
+): string {
+  return text.replace(
+    options.keepJoiner ? UNPRINTABLE_BUT_JOINER : UNPRINTABLE,
+    escape,
+  );
 }
 
 /**
  * `text` as a quoted string: what {@linkcode escapeControls} escapes, and
- * U+200D, `\` and `"` too.
+ * `\` and `"` too.
  *
  * @example
  * ```ts

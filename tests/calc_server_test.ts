@@ -486,6 +486,10 @@ Deno.test("calc server: what it prints", OWN_ONLY, async (t) => {
       await rtl.ask("2 + 2");
       await log.waitFor(/ is A\\u\{202e\}B\\u\{2028\}C$/);
       await log.waitFor(String.raw`A\u{202e}B\u{2028}C: "2 + 2" -> 4`);
+      // An invisible joiner would make "Ada" + U+200D look like "Ada".
+      await using twin = await session(target, "Ada\u200d");
+      await twin.ask("1 + 1");
+      await log.waitFor(String.raw`Ada\u{200d}: "1 + 1" -> 2`);
       for (const line of log.lines) {
         assert.ok(!hasControlChars(line), JSON.stringify(line));
       }

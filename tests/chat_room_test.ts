@@ -443,6 +443,8 @@ Deno.test("chat window: how server lines are shown", () => {
     ["MSG eve \x1b[2J", String.raw`eve: \x1b[2J`],
     ["NEWS \x07", String.raw`NEWS \x07`],
     ["MSG eve C:\\Users", String.raw`eve: C:\Users`],
+    ["MSG eve 👨\u200d👩\u200d👧", "eve: 👨\u200d👩\u200d👧"], // emoji stay whole
+    ["MSG eve a\u202eb\u200bc", String.raw`eve: a\u{202e}b\u{200b}c`],
   ];
   for (const [line, shown] of table) {
     strictEqual(describe(line), shown, JSON.stringify(line));

@@ -7,10 +7,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { escapeControls, quote } from "../lib/printable.ts";
 
-/** What must never reach a terminal raw (U+200D, the emoji joiner, may). */
-const UNPRINTABLE = /(?!\u200d)[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/u;
-/** What a log (quote) shows escaped: all of it. */
-const UNPRINTABLE_IN_LOGS = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/u;
+/** What must never reach a terminal raw. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/u;
 
 Deno.test("escapeControls() and quote() escape what could act on a terminal", async (t) => {
   // [what, text, escapeControls(text), quote(text)]
@@ -18,9 +16,9 @@ Deno.test("escapeControls() and quote() escape what could act on a terminal", as
     ["plain text", "12 + 13", "12 + 13", `"12 + 13"`],
     ["an emoji and accents", "é 👋 ok", "é 👋 ok", `"é 👋 ok"`],
     [
-      "U+200D joining emoji (escapeControls keeps it)",
+      "U+200D joining emoji (kept only when asked: below)",
       "👨\u200d👩\u200d👧",
-      "👨\u200d👩\u200d👧",
+      String.raw`👨\u{200d}👩\u{200d}👧`,
       String.raw`"👨\u{200d}👩\u{200d}👧"`,
     ],
     ["ESC", "a\x1b[2Jb", String.raw`a\x1b[2Jb`, String.raw`"a\x1b[2Jb"`],
@@ -100,7 +98,7 @@ const anyText = fc.string({
 Deno.test("property: nothing unprintable is left, in either form", () => {
   fc.assert(fc.property(anyText, (text) => {
     assert.doesNotMatch(escapeControls(text), UNPRINTABLE);
-    assert.doesNotMatch(quote(text), UNPRINTABLE_IN_LOGS);
+    assert.doesNotMatch(quote(text), UNPRINTABLE);
   }));
 });
 
@@ -109,4 +107,17 @@ Deno.test("property: quote() reads back as a JS string literal of the text", () 
   fc.assert(fc.property(anyText, (text) => {
     assert.equal(new Function(`return ${quote(text)};`)(), text);
   }));
+});
+
+Deno.test("escapeControls(text, { keepJoiner: true }) leaves U+200D and only that", async (t) => {
+  const keep = (text: string) => escapeControls(text, { keepJoiner: true });
+  await t.step("an emoji family stays whole (the chat window)", () => {
+    assert.equal(keep("eve: 👨\u200d👩\u200d👧"), "eve: 👨\u200d👩\u200d👧");
+  });
+  await t.step("everything else is escaped as without it", () => {
+    fc.assert(fc.property(anyText, (text) => {
+      const withoutJoiners = text.replaceAll("\u200d", "");
+      assert.equal(keep(withoutJoiners), escapeControls(withoutJoiners));
+    }));
+  });
 });

@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   const server = await lookupServer(flags.host, flags.port);
   // Port 0: the system picks a free port; the server learns it from our datagram.
   // The socket call is Deno.listenDatagram({ hostname: "0.0.0.0", port: 0,
-  // transport: "udp" }) (udp/datagram.ts, lib/net.ts).
+  // transport: "udp" }), or "::" for an IPv6 server (udp/datagram.ts).
   const socket = openClientSocket(server);
   const message = new TextEncoder().encode(flags.message);
 
