@@ -39,3 +39,22 @@ Deno.test("doc examples use node:assert, never console.assert", async () => {
   }
   assert.deepEqual(offenders, []);
 });
+
+// A transcript's `Task <name> <command>` line is what `deno task <name>`
+// prints: it must still be deno.json's command for that task.
+Deno.test("guides: Task lines in transcripts match deno.json", async () => {
+  const { tasks } = JSON.parse(await Deno.readTextFile("deno.json")) as {
+    tasks: Record<string, string>;
+  };
+  const stale: string[] = [];
+  for (const guide of GUIDES) {
+    const text = await Deno.readTextFile(guide);
+    for (const [line, name, command] of text.matchAll(/^Task (\S+) (.*)$/gm)) {
+      const task = tasks[name];
+      if (task === undefined || !command.startsWith(task)) {
+        stale.push(`${guide}: ${line}`);
+      }
+    }
+  }
+  assert.deepEqual(stale, []);
+});

@@ -35,8 +35,11 @@ const COMMAND = {
   },
 } as const;
 
-/** `[text](target)`, where target is not a web address or an anchor. */
-const LINK = /\[([^\]]*)\]\((?!https?:|#|mailto:)([^)\s]+)\)/g;
+/**
+ * `[text](target)`, where target is not a web address or an anchor. A label
+ * in backticks may hold `]` (``[`const [data, sender] = datagram;`](...)``).
+ */
+const LINK = /\[(`[^`]+`|[^\]]*)\]\((?!https?:|#|mailto:)([^)\s]+)\)/g;
 
 /** A link that does not keep its promise. */
 export interface BrokenLink {
