@@ -65,7 +65,7 @@ const COMMAND = {
     ...clientFlags(DEFAULT_PORT),
     ...timeoutFlag(
       10,
-      "the server to answer a login or a quit, or to take a typed line",
+      "the server to take the connection, answer a login or a quit, or take a typed line",
     ),
     name: {
       kind: "string",
@@ -80,7 +80,9 @@ const HELP = "Type to talk; /who lists the room, /msg <name> <text> " +
 
 async function main(): Promise<number> {
   const flags = parseFlags(COMMAND);
-  const conn = await connectTcp(flags.host, flags.port);
+  const conn = await connectTcp(flags.host, flags.port, {
+    timeout: flags.timeout,
+  });
   const window = openWindow();
   try {
     return await chat(conn, window, flags);

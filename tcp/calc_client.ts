@@ -59,7 +59,7 @@ const COMMAND = {
   summary: "TCP calculator client: sends your expressions, prints the answers.",
   flags: {
     ...clientFlags(12003),
-    ...timeoutFlag(10, "each answer"),
+    ...timeoutFlag(10, "the connection and each answer"),
     name: {
       kind: "string",
       placeholder: "NAME",
@@ -80,7 +80,9 @@ interface Calculator {
 
 async function main(): Promise<void> {
   const flags = parseFlags(COMMAND);
-  const conn = await connectTcp(flags.host, flags.port);
+  const conn = await connectTcp(flags.host, flags.port, {
+    timeout: flags.timeout,
+  });
   const server = formatAddr(conn.remoteAddr);
   const keyboard = openKeyboard();
   try {

@@ -15,10 +15,12 @@
  * Compared with the UDP hello client (udp/hello_client.ts): there, sending
  * needs no set-up and a missing server shows to the program only as silence,
  * so the client needs a timeout. Here `connect` first sets up a connection,
- * and fails at once if nobody listens on the port; after that, TCP delivers
- * our bytes or reports an error. What TCP cannot report is a server that is
- * there but never answers (a stuck program, the wrong service), so the client
- * still gives up after --timeout seconds (default 5). The answer is read as a
+ * and fails at once if nobody listens on the port (a host that answers
+ * nothing at all, behind a firewall, is given --timeout seconds); after
+ * that, TCP delivers our bytes or reports an error. What TCP cannot report
+ * is a server that is there but never answers (a stuck program, the wrong
+ * service), so the client still gives up after --timeout seconds (default
+ * 5). The answer is read as a
  * line, since TCP keeps no message boundaries.
  *
  * @module
@@ -44,7 +46,7 @@ const COMMAND = {
   summary: "TCP knock-knock client: sends Knock knock and prints the answer.",
   flags: {
     ...clientFlags(12002),
-    ...timeoutFlag(5, "the answer"),
+    ...timeoutFlag(5, "the connection and the answer"),
   },
 } as const;
 
@@ -53,7 +55,9 @@ async function main(): Promise<void> {
   // Deno.connect({ hostname, port, transport: "tcp" }) returns once the
   // handshake is done; connectTcp (lib/net.ts) turns "refused" or "host not
   // found" into one plain sentence.
-  const conn = await connectTcp(flags.host, flags.port);
+  const conn = await connectTcp(flags.host, flags.port, {
+    timeout: flags.timeout,
+  });
   const server = formatAddr(conn.remoteAddr);
   console.log(`Connected to ${server} from ${formatAddr(conn.localAddr)}`);
 

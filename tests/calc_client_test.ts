@@ -414,7 +414,7 @@ Deno.test("calc client", async (t) => {
     assert.match(result.stdout, /--name NAME/);
     assert.match(
       result.stdout,
-      /--timeout S +seconds to wait for each answer \(default 10\)/,
+      /--timeout S +seconds to wait for the connection and each answer \(default 10\)/,
     );
   });
 });

@@ -547,7 +547,7 @@ Deno.test("--help and bad flags", async () => {
   match(help.stdout, /^ +--port P +.*\(default 5000\)$/m);
   match(
     help.stdout,
-    /--timeout S +seconds to wait for the server to answer a login or a quit, or to take a typed line \(default 10\)/,
+    /--timeout S +seconds to wait for the server to take the connection, answer a login or a quit, or take a typed line \(default 10\)/,
   );
   const bad = await runScript(CLIENT, ["--port", "99999"], CLIENT_FLAGS);
   strictEqual(bad.code, 2);
