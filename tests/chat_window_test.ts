@@ -15,7 +15,7 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { isDeepStrictEqual } from "node:util";
 import { ChatClient, Names } from "./chat_support.ts";
-import { ROOT, startServer } from "./support.ts";
+import { ROOT, startServer, whyPythonUnavailable } from "./support.ts";
 import { TerminalScreen } from "./terminal_screen.ts";
 
 const COLS = 80;
@@ -26,7 +26,7 @@ const RELAY_LIMIT = 30;
 const WAIT_MS = 10_000;
 const LEFT_KEY = "\x1b[D";
 
-const SKIP_REASON = await whyPtyUnavailable();
+const SKIP_REASON = await whyPythonUnavailable("pty");
 if (SKIP_REASON) {
   console.log(`chat_window_test: terminal tests ignored: ${SKIP_REASON}`);
 }
@@ -242,22 +242,5 @@ class TerminalWindow implements AsyncDisposable {
     await this.#keyboard.close().catch(() => {});
     await this.#reading;
     await this.#stderr;
-  }
-}
-
-/** Why the terminal tests cannot run here, or undefined when they can. */
-async function whyPtyUnavailable(): Promise<string | undefined> {
-  try {
-    const { success } = await new Deno.Command("python3", {
-      args: ["-c", "import pty"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success ? undefined : "python3 has no pty module";
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return "python3 is not installed (apt-get install python3)";
-    }
-    throw error;
   }
 }

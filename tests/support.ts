@@ -501,3 +501,26 @@ export function freePort(): number {
   listener.close();
   return port;
 }
+
+/**
+ * Why python3 with `module` cannot run here (a sentence for a skipped
+ * test), or undefined when it can. Tests that need it are ignored without
+ * it on a developer's machine; .ci/run installs it.
+ */
+export async function whyPythonUnavailable(
+  module: string,
+): Promise<string | undefined> {
+  try {
+    const { success } = await new Deno.Command("python3", {
+      args: ["-c", `import ${module}`],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success ? undefined : `python3 has no ${module} module`;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return "python3 is not installed (apt-get install python3)";
+    }
+    throw error;
+  }
+}

@@ -7,7 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { ROOT, runScript } from "./support.ts";
+import { ROOT, runScript, whyPythonUnavailable } from "./support.ts";
+
+const SKIP_REASON = await whyPythonUnavailable("socket");
+if (SKIP_REASON) {
+  console.log(`tcp_connect_timeout_test: ignored: ${SKIP_REASON}`);
+}
 
 /** tests/silent_host.py, running until disposed. */
 async function startSilentHost(): Promise<AsyncDisposable & { port: number }> {
@@ -29,7 +34,10 @@ async function startSilentHost(): Promise<AsyncDisposable & { port: number }> {
   };
 }
 
-Deno.test("TCP clients: a host that answers no SYN", async (t) => {
+Deno.test({
+  name: "TCP clients: a host that answers no SYN",
+  ignore: SKIP_REASON !== undefined,
+}, async (t) => {
   await using host = await startSilentHost();
   assert.ok(host.port > 0, "silent_host.py printed no port");
   const clients: [string, string[]][] = [
