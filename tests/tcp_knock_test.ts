@@ -276,6 +276,12 @@ Deno.test("knock scripts as a person runs them", OWN_ONLY, async (t) => {
       const help = await runScript(script, ["--help"]);
       assert.equal(help.code, 0);
       assert.match(help.stdout, /\(default 12002\)/);
+      if (script === CLIENT) { // tcp/README promises 5 s
+        assert.match(
+          help.stdout,
+          /--timeout S +seconds to wait for the connection and the answer \(default 5\)/,
+        );
+      }
       const bad = await runScript(script, ["--port", "x"]);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /^--port must be a whole number/);
