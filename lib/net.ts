@@ -106,16 +106,22 @@ export async function connectTcp(
   options: { timeout?: number } = {},
 ): Promise<Deno.TcpConn> {
   const { timeout } = options;
+  // Deno.connect's signal is also documented to close the connection: so
+  // it may abort only while connecting, never once connected.
+  const giveUp = new AbortController();
+  const timer = timeout === undefined
+    ? undefined
+    : setTimeout(() => giveUp.abort(), timeout * 1000);
   let conn: Deno.TcpConn;
   try {
     conn = await Deno.connect({
       hostname: host,
       port,
       transport: "tcp",
-      signal: timeout ? AbortSignal.timeout(timeout * 1000) : undefined,
+      signal: giveUp.signal,
     });
   } catch (error) {
-    if (error instanceof DOMException && error.name === "TimeoutError") {
+    if (giveUp.signal.aborted) {
       throw new FatalError(
         `Cannot connect to ${
           hostPort(host, port)
@@ -123,6 +129,8 @@ export async function connectTcp(
       );
     }
     throw connectFailure(error, host, port);
+  } finally {
+    clearTimeout(timer);
   }
   conn.setNoDelay(true);
   return conn;
