@@ -121,14 +121,9 @@ export async function connectTcp(
       signal: giveUp.signal,
     });
   } catch (error) {
-    if (giveUp.signal.aborted) {
-      throw new FatalError(
-        `Cannot connect to ${
-          hostPort(host, port)
-        }: no answer within ${timeout} s (is the server running? is a firewall dropping the connection?)`,
-      );
-    }
-    throw connectFailure(error, host, port);
+    throw connectFailure(error, host, port, {
+      gaveUpAfter: giveUp.signal.aborted ? timeout : undefined,
+    });
   } finally {
     clearTimeout(timer);
   }
@@ -211,15 +206,22 @@ function listenFailure(error: unknown, where: string): unknown {
 }
 
 /**
- * The {@linkcode FatalError} for a failed connect to `host:port`, or `error`
- * itself when it is not one a person can fix.
+ * The {@linkcode FatalError} for a failed connect to `host:port` (given up
+ * after `gaveUpAfter` seconds, when that is set), or `error` itself when it
+ * is not one a person can fix.
  */
 function connectFailure(
   error: unknown,
   host: string,
   port: number,
+  { gaveUpAfter }: { gaveUpAfter?: number } = {},
 ): unknown {
   const where = `Cannot connect to ${hostPort(host, port)}`;
+  if (gaveUpAfter !== undefined) {
+    return new FatalError(
+      `${where}: no answer within ${gaveUpAfter} s (is the server running? is a firewall dropping the connection?)`,
+    );
+  }
   if (error instanceof Deno.errors.ConnectionRefused) {
     return new FatalError(
       `${where}: connection refused (is the server running on that port?)`,
