@@ -29,12 +29,18 @@
  */
 
 /** Controls (C0, DEL, C1), format (U+202E), private use, lone surrogates, U+2028, U+2029. */
-const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/gu;
+const UNPRINTABLE_CLASSES = String.raw`\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}`;
+const UNPRINTABLE = new RegExp(`[${UNPRINTABLE_CLASSES}]`, "gu");
 /** The same but U+200D, the joiner inside emoji. */
-const UNPRINTABLE_BUT_JOINER =
-  /(?!\u200d)[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/gu;
-/** The same as UNPRINTABLE, and the two characters that would make a quoted string ambiguous. */
-const UNPRINTABLE_OR_QUOTING = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}\\"]/gu;
+const UNPRINTABLE_BUT_JOINER = new RegExp(
+  String.raw`(?!\u200d)[${UNPRINTABLE_CLASSES}]`,
+  "gu",
+);
+/** The same, and the two characters that would make a quoted string ambiguous. */
+const UNPRINTABLE_OR_QUOTING = new RegExp(
+  String.raw`[${UNPRINTABLE_CLASSES}\\"]`,
+  "gu",
+);
 
 const NAMED: Record<string, string> = {
   "\n": "\\n",
