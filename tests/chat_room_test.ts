@@ -480,3 +480,115 @@ Deno.test("chat window: what typed lines do", () => {
   deepStrictEqual(actionFor(fits + "x"), tooLong(1025));
   deepStrictEqual(actionFor(`/msg bob ${"x".repeat(1016)}`), tooLong(1025));
 });
+
+/**
+ * One step of the outbox property below: a line for one reader (`push`), a
+ * broadcast or a notice for some of them (bit i of `to` is reader i; a
+ * push goes to the first of them), and what the event loop does before the
+ * next step.
+ */
+interface Step {
+  kind: "push" | "shared" | "notice";
+  to: number;
+  bytes: number;
+  then: "nothing" | "microtask" | "turn";
+}
+
+const STEP: fc.Arbitrary<Step> = fc.record({
+  kind: fc.constantFrom("push", "shared", "notice"),
+  to: fc.integer({ min: 1, max: 15 }),
+  // Mostly short lines; some long enough that the log starts new segments.
+  bytes: fc.oneof(
+    { weight: 4, arbitrary: fc.integer({ min: 8, max: 200 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 8, max: 40_000 }) },
+  ),
+  then: fc.constantFrom("nothing", "microtask", "turn"),
+});
+
+/** How one reader's connection takes writes: at most `most` bytes each, late. */
+const CONNECTION = fc.record({
+  most: fc.oneof(fc.integer({ min: 1, max: 4096 }), fc.constant(1 << 20)),
+  late: fc.constantFrom("microtask", "turn"),
+});
+
+/** A line of exactly `bytes` bytes that names step `n`, so no two are alike. */
+function stepLine(n: number, bytes: number): Uint8Array {
+  const head = `${n}:`;
+  return encoder.encode(
+    head + "x".repeat(Math.max(0, bytes - head.length - 1)) + "\n",
+  );
+}
+
+/**
+ * A connection that takes part of each write, after a microtask or a turn
+ * of the event loop, and checks that the bytes of a write in flight are not
+ * changed before it finishes (the outbox writes straight from the log and
+ * from pushed buffers).
+ */
+class SlowSink {
+  readonly received: Uint8Array[] = [];
+  constructor(readonly most: number, readonly late: "microtask" | "turn") {}
+  write(bytes: Uint8Array): Promise<number> {
+    const before = bytes.slice();
+    const wait = this.late === "turn"
+      ? new Promise((wake) => setImmediate(wake))
+      : Promise.resolve();
+    return wait.then(() => {
+      deepStrictEqual(bytes, before, "bytes changed while being written");
+      const n = Math.min(bytes.length, this.most);
+      this.received.push(bytes.slice(0, n));
+      return n;
+    });
+  }
+  get text(): string {
+    return this.received.map((bytes) => decoder.decode(bytes)).join("");
+  }
+}
+
+Deno.test("Outbox: any mix of lines, broadcasts and notices over slow, partial writes arrives whole and in order (property)", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(CONNECTION, { minLength: 4, maxLength: 4 }),
+      fc.array(STEP, { maxLength: 40 }),
+      async (connections, steps) => {
+        const sinks = connections.map((c) => new SlowSink(c.most, c.late));
+        const { events, owner } = recordingOwner();
+        const outboxes = sinks.map((sink) => new Outbox(sink, 1 << 30, owner));
+        const expected = sinks.map(() => [] as string[]);
+        const log = new SharedLog();
+        for (const [n, step] of steps.entries()) {
+          const bytes = stepLine(n, step.bytes);
+          const readers = [...outboxes.keys()].filter((i) =>
+            step.to & (1 << i)
+          );
+          if (step.kind === "push") {
+            const first = readers[0]; // a push is for one reader
+            ok(outboxes[first].push(bytes));
+            expected[first].push(decoder.decode(bytes));
+          } else {
+            const line = log.append(bytes);
+            for (const i of readers) {
+              ok(
+                step.kind === "shared"
+                  ? outboxes[i].pushShared(line)
+                  : outboxes[i].pushNotice(line),
+              );
+              expected[i].push(decoder.decode(bytes));
+            }
+          }
+          if (step.then === "microtask") await Promise.resolve();
+          if (step.then === "turn") {
+            await new Promise((wake) => setImmediate(wake));
+          }
+        }
+        await Promise.all(outboxes.map((outbox) => outbox.flushed()));
+        for (const [i, sink] of sinks.entries()) {
+          strictEqual(sink.text, expected[i].join(""), `reader ${i}`);
+          strictEqual(outboxes[i].queuedBytes, 0);
+        }
+        deepStrictEqual(events, []);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
