@@ -350,6 +350,30 @@ Deno.test("LineReader grows its buffer up to maxBufferSize while reads fill it",
   assert.ok(room.every((n) => n <= 32), "never past maxBufferSize");
 });
 
+Deno.test("LineReader keeps its small buffer while reads do not fill it", async () => {
+  // A quiet connection (a person typing): each read brings one short line.
+  // The idle-memory target depends on such connections staying small.
+  const room: number[] = [];
+  let left = 20;
+  const source = {
+    read(p: Uint8Array): Promise<number | null> {
+      room.push(p.length);
+      if (left-- === 0) return Promise.resolve(null);
+      p.set(encoder.encode("a\n"));
+      return Promise.resolve(2);
+    },
+  };
+  const reader = new LineReader(source, { bufferSize: 4, maxBufferSize: 32 });
+  const lines = [];
+  for await (const line of reader) lines.push(line);
+  assert.equal(lines.length, 20);
+  assert.deepEqual(
+    new Set(room),
+    new Set([4]),
+    "every read was offered 4 bytes",
+  );
+});
+
 Deno.test("streamSource feeds a LineReader from a ReadableStream", async () => {
   const stream = new Blob(["12 + ", "13\r\n€", "\nq"]).stream();
   const reader = new LineReader(streamSource(stream), { bufferSize: 3 });
