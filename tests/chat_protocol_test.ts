@@ -344,44 +344,64 @@ Deno.test("a client that stops reading is dropped; the others keep receiving", a
   // Small queue for our server; an external server keeps its own limit.
   await using server = chatServer({ maxQueue: 64 * 1024 });
   const names = new Names();
-  await using watcher = await ChatClient.login(server.target, names, "watch");
+  // Joined before and after the stuck client: the room writes to its
+  // members in joining order, so the broadcast that overflows the stuck one
+  // reaches one watcher before the overflow and the other after it.
+  await using early = await ChatClient.login(server.target, names, "early");
   await using stuck = await ChatClient.login(server.target, names, "stuck");
+  await using late = await ChatClient.login(server.target, names, "late");
   await using flooder = await ChatClient.login(server.target, names, "flood");
-  await watcher.linesUntil(`JOINED ${flooder.name}`);
+  await early.linesUntil(`JOINED ${flooder.name}`);
+  await late.linesUntil(`JOINED ${flooder.name}`);
 
-  await floodUntilLeft(flooder, watcher, stuck);
-  if (!EXTERNAL) await server.log.waitFor(`${stuck.name} dropped`);
+  const [seenEarly, seenLate] = await floodUntilLeft(
+    flooder,
+    [early, late],
+    stuck,
+  );
+  if (!EXTERNAL) {
+    await server.log.waitFor(`${stuck.name} dropped`);
+    // Both saw the same message last before LEFT: the stuck client left
+    // after the broadcast that overflowed it had reached everyone.
+    const lastBeforeLeft = (seen: string[]) =>
+      seen[seen.indexOf(`LEFT ${stuck.name}`) - 1];
+    strictEqual(lastBeforeLeft(seenEarly), lastBeforeLeft(seenLate));
+  }
   // Delivery to the others is still prompt: a marker gets through.
   await flooder.send("SAY marker");
-  await watcher.waitFor(`MSG ${flooder.name} marker`);
+  await early.waitFor(`MSG ${flooder.name} marker`);
+  await late.waitFor(`MSG ${flooder.name} marker`);
 });
 
 /**
- * The flooder talks and talks, a burst at a time, each burst once the
- * watcher has read the previous one (so the watcher keeps up, and the stuck
- * client falls behind), until the watcher sees the stuck one leave. A
- * server that lets the stuck client hold up the room fails here: the
- * watcher stops receiving (10 s at most between two lines).
+ * The flooder talks and talks, a burst of numbered lines at a time, each
+ * burst once the watchers have read the previous one (so they keep up, and
+ * the stuck client falls behind), until the watchers see the stuck one
+ * leave. Returns what each watcher saw. A server that lets the stuck client
+ * hold up the room fails here: the watchers stop receiving (10 s at most
+ * between two lines).
  */
 async function floodUntilLeft(
   flooder: ChatClient,
-  watcher: ChatClient,
+  watchers: ChatClient[],
   stuck: ChatClient,
-): Promise<void> {
+): Promise<string[][]> {
   const filler = "x".repeat(1000);
   const maxBytes = 256 * 1024 * 1024;
-  let left = false;
-  for (let i = 0, sent = 0; !left; i++) {
+  const seen: string[][] = watchers.map(() => []);
+  for (let i = 0, sent = 0; !seen[0].includes(`LEFT ${stuck.name}`); i++) {
     ok(sent < maxBytes, `still in the room after ${sent} bytes`);
-    const burst = `SAY ${filler}\n`.repeat(15) + `SAY end of burst ${i}\n`;
+    let burst = "";
+    for (let j = 0; j < 15; j++) burst += `SAY ${i}.${j} ${filler}\n`;
+    burst += `SAY end of burst ${i}\n`;
     await flooder.client.send(burst);
     sent += burst.length;
-    const seen = await watcher.linesUntil(
-      `MSG ${flooder.name} end of burst ${i}`,
-      10_000,
-    );
-    left = seen.includes(`LEFT ${stuck.name}`);
+    for (const [w, watcher] of watchers.entries()) {
+      const end = `MSG ${flooder.name} end of burst ${i}`;
+      seen[w].push(...await watcher.linesUntil(end, 10_000), end);
+    }
   }
+  return seen;
 }
 
 Deno.test("100 clients: JOINED, MSG and LEFT reach all 99 others", async () => {
@@ -558,7 +578,7 @@ Deno.test({
         // a full pipe would stop it.
         const logged = server.waitFor(`${stuck.name} dropped:`);
         logged.catch(() => {}); // awaited below, unless the flood fails first
-        await floodUntilLeft(flooder, watcher, stuck);
+        await floodUntilLeft(flooder, [watcher], stuck);
         const dropped = await logged;
         // Past the limit by less than one more line: not the default 1 MiB.
         const unread = Number(
