@@ -39,6 +39,8 @@ export const DEFAULT_PORT = 5000;
 export const DEFAULT_MAX_CLIENTS = 4096;
 export const DEFAULT_LOGIN_TIMEOUT_S = 60;
 export const DEFAULT_MAX_QUEUE_BYTES = 1 << 20;
+/** Time a client has to close after BYE before we close (it usually does at once). */
+export const DEFAULT_LINGER_S = 2;
 
 /** Time clients get to read `ERROR server shutting down` before we close. */
 const SHUTDOWN_LINGER_MS = 1000;
@@ -95,6 +97,11 @@ export interface ChatServerOptions {
   maxQueue?: number;
   /** Longest line accepted, in bytes. */
   maxLine?: number;
+  /**
+   * Seconds a client has to close after the server's last words (`BYE`, an
+   * `ERROR` that ends its session) before the server closes anyway.
+   */
+  linger?: number;
   /** A session that fails with a bug: default crash (tests); the script reports it. */
   onBug?: ServeOptions["onBug"];
 }
@@ -122,6 +129,7 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
     maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE_BYTES,
     maxLine: options.maxLine ?? MAX_LINE_BYTES,
     loginTimeoutMs: (options.loginTimeout ?? DEFAULT_LOGIN_TIMEOUT_S) * 1000,
+    lingerMs: (options.linger ?? DEFAULT_LINGER_S) * 1000,
   };
 
   /** One client, from connect to close (its own I/O errors are caught). */

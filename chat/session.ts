@@ -34,9 +34,6 @@ const READ_BUFFER_BYTES = 128;
  */
 const MAX_READ_BUFFER_BYTES = 16 * 1024;
 
-/** How long a client has to close after the server's last words. */
-const LINGER_MS = 2000;
-
 /** What every session of one server shares: the room, the log, the limits. */
 export interface SessionContext {
   room: Room<Session>;
@@ -47,6 +44,8 @@ export interface SessionContext {
   maxLine: number;
   /** Time to send a good LOGIN, in ms (0: no limit). */
   loginTimeoutMs: number;
+  /** Time a client has to close after the server's last words, in ms. */
+  lingerMs: number;
 }
 
 /**
@@ -128,10 +127,11 @@ export class Session implements Member, OutboxOwner {
     }
   }
 
-  /** Wait until what is queued has been written, or {@linkcode LINGER_MS}. */
+  /** Wait until what is queued has been written, or the linger time. */
   async #drain(): Promise<void> {
     let timer;
-    const late = new Promise((done) => timer = setTimeout(done, LINGER_MS));
+    const { lingerMs } = this.#context;
+    const late = new Promise((done) => timer = setTimeout(done, lingerMs));
     await Promise.race([this.#outbox.flushed(), late]);
     clearTimeout(timer);
   }
@@ -140,7 +140,7 @@ export class Session implements Member, OutboxOwner {
    * Say `lastLine`, leave the room, and close once the client has read it
    * (the client closing first, or `lingerMs` passing, whichever comes first).
    */
-  end(lastLine: string, lingerMs = LINGER_MS): void {
+  end(lastLine: string, lingerMs = this.#context.lingerMs): void {
     if (this.#closing) return;
     this.#closing = true;
     this.#leave();
@@ -171,6 +171,8 @@ export class Session implements Member, OutboxOwner {
   }
 
   #handle(line: string): void {
+    // The read that brought this line may have been waiting when the session
+    // ended (the login deadline passed): its line is not answered.
     if (this.#closing) return;
     const command = parseCommand(line);
     switch (command.verb) {

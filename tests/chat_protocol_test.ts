@@ -215,6 +215,18 @@ Deno.test("leaving: LEFT <name> to the others, however the client goes", async (
     },
   );
 
+  await t.step(
+    "after BYE the server half-closes at once, however long it would wait for the client to close",
+    async () => {
+      await using patient = chatServer({ linger: 600 });
+      await using bob = await ChatClient.login(patient.target, names, "bob");
+      strictEqual(await bob.ask("QUIT"), "BYE");
+      // The end of the stream now, not when the 600 s are up (or the
+      // client's own 5 s deadline for a line).
+      strictEqual(await bob.nextOrEnd(), null);
+    },
+  );
+
   await t.step("the name is free again after leaving", async () => {
     await using bob = await ChatClient.login(server.target, names, "BOB");
     strictEqual(await ann.next(), `JOINED ${bob.name}`);
@@ -504,7 +516,13 @@ Deno.test({
     const waited = performance.now() - connecting;
     // 1 ms for the clocks' rounding.
     ok(waited >= timeoutMs - 1, `timed out after ${waited} ms`);
+    // Too late: a LOGIN now is not taken (the read waiting when the
+    // deadline passed gets it, and must drop it).
+    await slow.send(`LOGIN ${names.of("slow")}`);
     await slow.expectClosed();
+    const port = (slow.client.conn.localAddr as Deno.NetAddr).port;
+    await server.log.waitFor(`127.0.0.1:${port} disconnected`);
+    ok(!server.log.lines.some((line) => line.includes("logged in as slow")));
     // Logged in in time: not affected, though its own deadline has passed.
     match(await ann.ask("WHO"), /^USERS /);
   },
