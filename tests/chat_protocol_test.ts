@@ -11,6 +11,7 @@
  */
 
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
+import { LineReader, writeAll } from "../lib/lines.ts";
 import { runScript, startServer } from "./support.ts";
 import {
   ChatClient,
@@ -20,6 +21,8 @@ import {
   NEEDS_OWN_SERVER,
   ownUsers,
 } from "./chat_support.ts";
+
+const encoder = new TextEncoder();
 
 Deno.test("LOGIN: WELCOME to the joiner, JOINED to everyone else only", async () => {
   await using server = chatServer();
@@ -227,6 +230,15 @@ Deno.test("leaving: LEFT <name> to the others, however the client goes", async (
     },
   );
 
+  await t.step(
+    "QUIT with lines behind it: BYE, a clean end, and the rest is read, not reset",
+    async () => {
+      // Typed ahead, or pasted: what follows QUIT is read and dropped.
+      const behind = `SAY ${"x".repeat(1000)}\n`.repeat(4000);
+      await expectLastWords(server.target, `QUIT\n${behind}`, "BYE");
+    },
+  );
+
   await t.step("the name is free again after leaving", async () => {
     await using bob = await ChatClient.login(server.target, names, "BOB");
     strictEqual(await ann.next(), `JOINED ${bob.name}`);
@@ -342,6 +354,14 @@ Deno.test("a line over 1024 bytes: ERROR line too long, connection closed", asyn
   });
 
   await t.step(
+    "4 MB with no line end: ERROR, a clean end, and the rest is read, not reset",
+    async () => {
+      const text = "x".repeat(4_000_000);
+      await expectLastWords(server.target, text, "ERROR line too long");
+    },
+  );
+
+  await t.step(
     "no line end at all: the server does not wait for one",
     async () => {
       await using dan = await ChatClient.connect(server.target, names);
@@ -351,6 +371,30 @@ Deno.test("a line over 1024 bytes: ERROR line too long, connection closed", asyn
     },
   );
 });
+
+/**
+ * Send `text` while reading: `lastWords` must come, then the end of the
+ * stream, and every byte sent must be taken. A server that closed with the
+ * client's bytes unread would make the kernel send a reset, and the client's
+ * writes would fail (4 MB is more than the socket buffers hold, so the
+ * server has to read it).
+ */
+async function expectLastWords(
+  target: Deno.ConnectOptions,
+  text: string,
+  lastWords: string,
+): Promise<void> {
+  const conn = await Deno.connect(target);
+  try {
+    const sending = writeAll(conn, encoder.encode(text));
+    const reader = new LineReader(conn);
+    strictEqual(await reader.readLine(), lastWords);
+    strictEqual(await reader.readLine(), null);
+    await sending;
+  } finally {
+    conn.close();
+  }
+}
 
 Deno.test("a client that stops reading is dropped; the others keep receiving", async () => {
   // Small queue for our server; an external server keeps its own limit.
