@@ -39,6 +39,8 @@ export const DEFAULT_PORT = 5000;
 export const DEFAULT_MAX_CLIENTS = 4096;
 export const DEFAULT_LOGIN_TIMEOUT_S = 60;
 export const DEFAULT_MAX_QUEUE_BYTES = 1 << 20;
+/** About a megabyte of text a second: far more than people type or paste. */
+export const DEFAULT_MAX_RATE = 1 << 20;
 /** Time a client has to close after BYE before we close (it usually does at once). */
 export const DEFAULT_LINGER_S = 2;
 
@@ -73,6 +75,14 @@ const COMMAND = {
       help:
         `bytes queued for a client that does not read before it is dropped (default ${DEFAULT_MAX_QUEUE_BYTES})`,
     },
+    "max-rate": {
+      kind: "integer",
+      placeholder: "CHARS",
+      min: 1,
+      default: DEFAULT_MAX_RATE,
+      help:
+        `characters a client may send per second, a quarter of it at once; a faster one is read more slowly (default ${DEFAULT_MAX_RATE})`,
+    },
     "max-line": {
       kind: "integer",
       placeholder: "BYTES",
@@ -97,6 +107,8 @@ export interface ChatServerOptions {
   maxQueue?: number;
   /** Longest line accepted, in bytes. */
   maxLine?: number;
+  /** Characters a client may send per second before it is read more slowly. */
+  maxRate?: number;
   /**
    * Seconds a client has to close after the server's last words (`BYE`, an
    * `ERROR` that ends its session) before the server closes anyway.
@@ -130,6 +142,7 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
     maxLine: options.maxLine ?? MAX_LINE_BYTES,
     loginTimeoutMs: (options.loginTimeout ?? DEFAULT_LOGIN_TIMEOUT_S) * 1000,
     lingerMs: (options.linger ?? DEFAULT_LINGER_S) * 1000,
+    maxRate: options.maxRate ?? DEFAULT_MAX_RATE,
   };
 
   /** One client, from connect to close (its own I/O errors are caught). */
@@ -178,6 +191,7 @@ async function main(): Promise<void> {
     loginTimeout: flags["login-timeout"],
     maxQueue: flags["max-queue"],
     maxLine: flags["max-line"],
+    maxRate: flags["max-rate"],
   });
   // Ready for Ctrl+C or SIGTERM before saying so: a script that reads the
   // first line may stop us right after it.

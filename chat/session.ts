@@ -18,6 +18,7 @@ import { encodeLine, LineReader, LineTooLongError } from "../lib/lines.ts";
 import { formatAddr } from "../lib/net.ts";
 import { Outbox, type OutboxOwner, type SharedLine } from "../lib/outbox.ts";
 import { escapeControls } from "../lib/printable.ts";
+import { Throttle } from "../lib/throttle.ts";
 import { isBlank, isValidName, NAME_RULE, parseCommand } from "./protocol.ts";
 import type { Member, Room } from "./room.ts";
 
@@ -46,6 +47,11 @@ export interface SessionContext {
   loginTimeoutMs: number;
   /** Time a client has to close after the server's last words, in ms. */
   lingerMs: number;
+  /**
+   * Characters a client may send per second (a quarter of it at once);
+   * a faster one is read more slowly (lib/throttle.ts).
+   */
+  maxRate: number;
 }
 
 /**
@@ -58,6 +64,7 @@ export class Session implements Member, OutboxOwner {
   readonly #conn: Deno.TcpConn;
   readonly #context: SessionContext;
   readonly #outbox: Outbox;
+  readonly #throttle: Throttle;
   #closing = false; // last words said: ignore further input
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined; // login deadline, later the linger deadline
@@ -66,6 +73,7 @@ export class Session implements Member, OutboxOwner {
     this.#conn = conn;
     this.#context = context;
     this.#outbox = new Outbox(conn, context.maxQueue, this);
+    this.#throttle = new Throttle(context.maxRate, context.maxRate / 4);
   }
 
   /** The client's address, as `host:port`. */
@@ -108,6 +116,9 @@ export class Session implements Member, OutboxOwner {
       let line;
       while (!this.#closing && (line = await reader.readLine()) !== null) {
         this.#handle(line);
+        // A client that says more than the others can read is slowed down.
+        const wait = this.#throttle.take(line.length + 1);
+        if (wait > 0) await new Promise((resume) => setTimeout(resume, wait));
       }
       if (this.#closing && !this.#closed) await discardInput(this.#conn);
     } catch (error) {

@@ -460,6 +460,58 @@ async function floodUntilLeft(
   return seen;
 }
 
+Deno.test({
+  name:
+    "a client that sends faster than --max-rate is read more slowly; the others keep up and are not held back",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    // `yes "SAY ..." | nc host 5000`: megabytes a second, more than a chat
+    // window can read. Unthrottled, every reader fell behind by more than
+    // its queue limit within a second and was dropped.
+    const maxRate = 1 << 20; // characters per second, a quarter of it at once
+    await using server = chatServer({ maxRate });
+    const names = new Names();
+    await using reader = await ChatClient.login(server.target, names, "read");
+    await using chatter = await ChatClient.login(server.target, names, "chat");
+    await using flooder = await ChatClient.login(server.target, names, "flood");
+    await reader.linesUntil(`JOINED ${flooder.name}`);
+    const lines = Array.from(
+      { length: 1000 },
+      (_, i) => `SAY ${i} ${"x".repeat(1000)}`,
+    );
+    const characters = lines.reduce((sum, line) => sum + line.length + 1, 0);
+    const started = performance.now();
+    const flooding = flooder.client.send(lines.join("\n") + "\n");
+    strictEqual(
+      await reader.next(),
+      `MSG ${flooder.name} ${lines[0].slice(4)}`,
+    );
+    // Someone else talks meanwhile: heard long before the flood is over.
+    await chatter.send("SAY still here");
+    const rest = await reader.linesUntil(
+      `MSG ${flooder.name} ${lines[999].slice(4)}`,
+    );
+    const elapsed = performance.now() - started;
+    deepStrictEqual(
+      rest.filter((line) => !line.startsWith(`MSG ${flooder.name} `)),
+      [`MSG ${chatter.name} still here`],
+    );
+    const chatterAt = rest.indexOf(`MSG ${chatter.name} still here`);
+    ok(chatterAt < rest.length / 2, `heard after ${chatterAt} flood lines`);
+    // Every flood line, in order.
+    deepStrictEqual(
+      rest.filter((line) => line !== `MSG ${chatter.name} still here`),
+      lines.slice(1, 999).map((line) => `MSG ${flooder.name} ${line.slice(4)}`),
+    );
+    await flooding;
+    // A lower bound: the burst at once, the rest at maxRate (less one line
+    // and a millisecond for timers). A loaded machine only adds to it.
+    const least = ((characters - maxRate / 4) / maxRate) * 1000 - 2;
+    ok(elapsed >= least, `took ${elapsed} ms, at least ${least} expected`);
+    ok(!server.log.lines.some((line) => line.includes("dropped")));
+  },
+});
+
 Deno.test("100 clients: JOINED, MSG and LEFT reach all 99 others", async () => {
   await using server = chatServer();
   const names = new Names();
