@@ -64,7 +64,7 @@ export class Session implements Member, OutboxOwner {
   readonly #conn: Deno.TcpConn;
   readonly #context: SessionContext;
   readonly #outbox: Outbox;
-  readonly #throttle: Throttle;
+  #throttle: Throttle | undefined; // from its first SAY or TELL on
   #closing = false; // last words said: ignore further input
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined; // login deadline, later the linger deadline
@@ -73,7 +73,6 @@ export class Session implements Member, OutboxOwner {
     this.#conn = conn;
     this.#context = context;
     this.#outbox = new Outbox(conn, context.maxQueue, this);
-    this.#throttle = new Throttle(context.maxRate, context.maxRate / 4);
   }
 
   /** The client's address, as `host:port`. */
@@ -117,7 +116,7 @@ export class Session implements Member, OutboxOwner {
       while (!this.#closing && (line = await reader.readLine()) !== null) {
         this.#handle(line);
         // A client that says more than the others can read is slowed down.
-        const wait = this.#throttle.take(line.length + 1);
+        const wait = this.#throttle?.take(line.length + 1) ?? 0;
         if (wait > 0) await new Promise((resume) => setTimeout(resume, wait));
       }
       if (this.#closing && !this.#closed) await discardInput(this.#conn);
@@ -225,6 +224,7 @@ export class Session implements Member, OutboxOwner {
   // C: SAY hi   (everyone else) S: MSG alice hi
   #say(text: string): void {
     if (isBlank(text)) return this.#reply("ERROR empty message");
+    this.#startThrottle();
     this.#context.log(`${this.name}: ${escapeControls(text)}`);
     this.#context.room.say(this, text);
   }
@@ -232,11 +232,22 @@ export class Session implements Member, OutboxOwner {
   // C: TELL bob psst   (bob) S: PRIVATE alice psst
   #tell(to: string, text: string): void {
     if (isBlank(text)) return this.#reply("ERROR empty message");
+    this.#startThrottle();
     const target = this.#context.room.tell(this, to, text);
     if (!target) return this.#reply("ERROR no such user");
     this.#context.log(
       `${this.name} -> ${target.name}: ${escapeControls(text)}`,
     );
+  }
+
+  /**
+   * Count what this client sends from now on against `maxRate`: it talks
+   * to others. (Not before: thousands of clients that only log in and
+   * listen then carry no throttle.)
+   */
+  #startThrottle(): void {
+    const { maxRate } = this.#context;
+    this.#throttle ??= new Throttle(maxRate, maxRate / 4);
   }
 
   #reply(text: string): void {
