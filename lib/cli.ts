@@ -491,8 +491,11 @@ export async function runMain(
     }
     if (error instanceof UsageError) {
       console.error(error.message);
-      const name = command ? ` ${command.name}` : "";
-      console.error(`Run 'deno task${name} --help' for usage.`);
+      // Without a command (tools/pair.ts, whose flags are its client's),
+      // the message has to say it all: `deno task --help` is Deno's help.
+      if (command) {
+        console.error(`Run 'deno task ${command.name} --help' for usage.`);
+      }
       Deno.exit(2);
     }
     if (error instanceof FatalError) {
