@@ -39,7 +39,7 @@ export const DEFAULT_PORT = 5000;
 export const DEFAULT_MAX_CLIENTS = 4096;
 export const DEFAULT_LOGIN_TIMEOUT_S = 60;
 export const DEFAULT_MAX_QUEUE_BYTES = 1 << 20;
-/** About a megabyte of text a second: far more than people type or paste. */
+/** About a megabyte a second: far more than people type or paste. */
 export const DEFAULT_MAX_RATE = 1 << 20;
 /** Time a client has to close after BYE before we close (it usually does at once). */
 export const DEFAULT_LINGER_S = 2;
@@ -77,11 +77,11 @@ const COMMAND = {
     },
     "max-rate": {
       kind: "integer",
-      placeholder: "CHARS",
-      min: 1,
+      placeholder: "BYTES",
+      min: 4096, // a quarter of it at once: at least one line of 1024 bytes
       default: DEFAULT_MAX_RATE,
       help:
-        `characters a client may send per second, a quarter of it at once; a faster one is read more slowly (default ${DEFAULT_MAX_RATE})`,
+        `bytes a client that talks may send per second, a quarter of it at once, each line counting 64 more; a faster one is read more slowly (default ${DEFAULT_MAX_RATE})`,
     },
     "max-line": {
       kind: "integer",
@@ -107,7 +107,7 @@ export interface ChatServerOptions {
   maxQueue?: number;
   /** Longest line accepted, in bytes. */
   maxLine?: number;
-  /** Characters a client may send per second before it is read more slowly. */
+  /** Bytes a client may send per second before it is read more slowly. */
   maxRate?: number;
   /**
    * Seconds a client has to close after the server's last words (`BYE`, an

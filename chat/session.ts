@@ -35,6 +35,13 @@ const READ_BUFFER_BYTES = 128;
  */
 const MAX_READ_BUFFER_BYTES = 16 * 1024;
 
+/**
+ * What a line costs its sender's throttle beyond its own bytes: what each
+ * reader gets besides the text (`MSG <name> `, up to 30 bytes) and the work
+ * of one more line, so that a flood of short lines is slowed down too.
+ */
+const LINE_COST = 64;
+
 /** What every session of one server shares: the room, the log, the limits. */
 export interface SessionContext {
   room: Room<Session>;
@@ -48,8 +55,9 @@ export interface SessionContext {
   /** Time a client has to close after the server's last words, in ms. */
   lingerMs: number;
   /**
-   * Characters a client may send per second (a quarter of it at once);
-   * a faster one is read more slowly (lib/throttle.ts).
+   * Bytes a client that talks to others may send per second (a quarter of
+   * it at once), each line counting {@linkcode LINE_COST} more; a faster one
+   * is read more slowly (lib/throttle.ts).
    */
   maxRate: number;
 }
@@ -65,6 +73,7 @@ export class Session implements Member, OutboxOwner {
   readonly #context: SessionContext;
   readonly #outbox: Outbox;
   #throttle: Throttle | undefined; // from its first SAY or TELL on
+  #endPause: (() => void) | undefined; // cuts a throttle's wait short
   #closing = false; // last words said: ignore further input
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined; // login deadline, later the linger deadline
@@ -116,8 +125,9 @@ export class Session implements Member, OutboxOwner {
       while (!this.#closing && (line = await reader.readLine()) !== null) {
         this.#handle(line);
         // A client that says more than the others can read is slowed down.
-        const wait = this.#throttle?.take(line.length + 1) ?? 0;
-        if (wait > 0) await new Promise((resume) => setTimeout(resume, wait));
+        const cost = reader.lineBytes + LINE_COST;
+        const wait = this.#throttle?.take(cost) ?? 0;
+        if (wait > 0) await this.#pause(wait);
       }
       if (this.#closing && !this.#closed) await discardInput(this.#conn);
     } catch (error) {
@@ -137,6 +147,17 @@ export class Session implements Member, OutboxOwner {
     }
   }
 
+  /** Wait `ms` before reading more, unless the session ends first. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resume) => {
+      const timer = setTimeout(resume, ms);
+      this.#endPause = () => {
+        clearTimeout(timer);
+        resume();
+      };
+    });
+  }
+
   /** Wait until what is queued has been written, or the linger time. */
   async #drain(): Promise<void> {
     let timer;
@@ -153,6 +174,7 @@ export class Session implements Member, OutboxOwner {
   end(lastLine: string, lingerMs = this.#context.lingerMs): void {
     if (this.#closing) return;
     this.#closing = true;
+    this.#endPause?.();
     this.#leave();
     this.#reply(lastLine);
     clearTimeout(this.#timer);
@@ -168,6 +190,7 @@ export class Session implements Member, OutboxOwner {
       `${this.name || this.addr} dropped: ${queuedBytes} bytes unread`,
     );
     this.#closing = true;
+    this.#endPause?.();
     // Not inside the broadcast that overflowed: its LEFT would overtake it.
     queueMicrotask(() => {
       this.#leave();
@@ -182,7 +205,8 @@ export class Session implements Member, OutboxOwner {
 
   #handle(line: string): void {
     // The read that brought this line may have been waiting when the session
-    // ended (the login deadline passed): its line is not answered.
+    // ended (the login deadline passed, the server was full or is stopping):
+    // its line is not answered.
     if (this.#closing) return;
     const command = parseCommand(line);
     switch (command.verb) {
@@ -278,6 +302,7 @@ export class Session implements Member, OutboxOwner {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#endPause?.();
     this.#outbox.close();
     try {
       this.#conn.close();

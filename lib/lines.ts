@@ -108,6 +108,7 @@ export class LineReader implements AsyncIterable<string> {
   #end = 0; // one past the last byte read
   #scanned = 0; // bytes from #start known to hold no '\n'
   #eof = false;
+  #lineBytes = 0;
 
   constructor(source: ByteSource, options: LineReaderOptions = {}) {
     this.#source = source;
@@ -132,6 +133,14 @@ export class LineReader implements AsyncIterable<string> {
     if (unscanned.indexOf(LF) >= 0) return true;
     this.#scanned = this.#end - this.#start;
     return false;
+  }
+
+  /**
+   * Bytes of the line {@linkcode LineReader.readLine} returned last, without
+   * its line end (what a client sent, for a server that limits its rate).
+   */
+  get lineBytes(): number {
+    return this.#lineBytes;
   }
 
   /** The next line, or `null` at the end of the stream. */
@@ -210,6 +219,7 @@ export class LineReader implements AsyncIterable<string> {
       throw new LineTooLongError(this.#maxBytes);
     }
     const line = lineDecoder.decode(this.#buffer.subarray(this.#start, end));
+    this.#lineBytes = end - this.#start;
     this.#start = next;
     this.#scanned = 0;
     if (this.#start === this.#end) this.#start = this.#end = 0;

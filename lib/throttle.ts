@@ -1,8 +1,8 @@
 /**
  * How fast one client may send: a token bucket. A client may send `burst`
- * characters at once, then `rate` characters per second; past that, the
- * server reads it more slowly (its own socket buffers fill up, and TCP makes
- * its writes wait). Nothing is refused or lost.
+ * bytes at once, then `rate` bytes per second; past that, the server reads
+ * it more slowly (its own socket buffers fill up, and TCP makes its writes
+ * wait). Nothing is refused or lost.
  *
  * Why the chat server needs it: every line a client says is written to
  * every reader. A client that pipes `yes` into `nc` says megabytes a
@@ -15,13 +15,14 @@
  * import assert from "node:assert/strict";
  * import { Throttle } from "./throttle.ts";
  * let now = 0; // a clock the example moves by hand, in ms
- * const throttle = new Throttle(1000, 100, () => now); // 1000/s, 100 at once
+ * const throttle = new Throttle(1000, 100, () => now); // 1000 B/s, 100 at once
  * assert.equal(throttle.take(100), 0); // the burst: no wait
- * assert.equal(throttle.take(10), 10); // 10 more: 10 ms at 1000/s
+ * assert.equal(throttle.take(10), 10); // 10 more: 10 ms at 1000 B/s
  * now += 10; // the client waited
  * assert.equal(throttle.take(5), 5);
- * now += 1000; // a pause refills the allowance, up to the burst
+ * now += 60_000; // a long pause earns the burst back, and no more
  * assert.equal(throttle.take(100), 0);
+ * assert.equal(throttle.take(10), 10);
  * ```
  *
  * @module
@@ -32,15 +33,15 @@ export type Clock = () => number;
 
 const monotonic: Clock = () => performance.now();
 
-/** A token bucket of characters: see the module notes. */
+/** A token bucket of bytes: see the module notes. */
 export class Throttle {
-  readonly #rate: number; // characters per millisecond
+  readonly #rate: number; // bytes per millisecond
   readonly #burst: number;
   readonly #now: Clock;
-  #allowance: number; // characters that may be sent now (negative: owed)
+  #allowance: number; // bytes that may be sent now (negative: owed)
   #since: number; // when #allowance was worked out
 
-  /** `rate` characters per second, up to `burst` at once. */
+  /** `rate` bytes per second, up to `burst` at once. */
   constructor(rate: number, burst: number, now: Clock = monotonic) {
     this.#rate = rate / 1000;
     this.#burst = burst;
@@ -50,17 +51,16 @@ export class Throttle {
   }
 
   /**
-   * Count `characters` as sent, and return how many milliseconds the caller
+   * Count `bytes` as sent, and return how many milliseconds the caller
    * should wait before reading more from this client: 0 while it is within
    * its allowance (the usual case), otherwise the time until the allowance
    * is back to zero.
    */
-  take(characters: number): number {
+  take(bytes: number): number {
     const now = this.#now();
     const earned = (now - this.#since) * this.#rate;
     this.#since = now;
-    this.#allowance = Math.min(this.#burst, this.#allowance + earned) -
-      characters;
+    this.#allowance = Math.min(this.#burst, this.#allowance + earned) - bytes;
     return this.#allowance >= 0 ? 0 : -this.#allowance / this.#rate;
   }
 }

@@ -350,6 +350,15 @@ Deno.test("LineReader grows its buffer up to maxBufferSize while reads fill it",
   assert.ok(room.every((n) => n <= 32), "never past maxBufferSize");
 });
 
+Deno.test("LineReader.lineBytes is the last line's size in bytes, without its end", async () => {
+  const reader = new LineReader(
+    chunkSource([encoder.encode("é\r\nab\n\nlast")]),
+  );
+  const sizes = [];
+  while ((await reader.readLine()) !== null) sizes.push(reader.lineBytes);
+  assert.deepEqual(sizes, [2, 2, 0, 4]);
+});
+
 Deno.test("LineReader keeps its small buffer while reads do not fill it", async () => {
   // A quiet connection (a person typing): each read brings one short line.
   // The idle-memory target depends on such connections staying small.
