@@ -144,6 +144,20 @@ Deno.test("calc client", async (t) => {
     assert.deepEqual(received, [], "the client sent a line");
   });
 
+  await t.step(
+    "a --name of two lines: one sentence, exit 1, nothing sent",
+    async () => {
+      const { server, log } = startServer();
+      await using _ = server;
+      // Sent as it is, its second line would be taken for an expression and
+      // every answer after it would belong to the line before.
+      const result = await runClient(server, ["--name", "Ada\n1+1"], "q\n");
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr, "The name must be one line\n");
+      assert.ok(!log.lines.some((line) => line.includes("Ada")), "sent");
+    },
+  );
+
   await t.step("a name the server refuses: its ERROR, exit 1", async () => {
     const { server } = startServer();
     await using _ = server;

@@ -13,6 +13,8 @@
  */
 
 import assert from "node:assert/strict";
+import { writeAll } from "../lib/lines.ts";
+import { closeQuietly } from "../lib/tcp_server.ts";
 import { startCalcServer } from "../tcp/calc_server.ts";
 import {
   hasControlChars,
@@ -113,6 +115,25 @@ Deno.test("calc server: the contract's exchange", async (t) => {
 });
 
 Deno.test("calc server: framing", async (t) => {
+  await t.step(
+    "lines sent together: the same bytes as one by one",
+    async () => {
+      await withServer(async (target) => {
+        const conn = await Deno.connect(target);
+        try {
+          await writeAll(conn, new TextEncoder().encode("Ada\n1+1\n2+2\nq\n"));
+          const bytes = await new Response(conn.readable).arrayBuffer();
+          assert.equal(
+            new TextDecoder().decode(bytes),
+            "Hello Ada\n2\n4\nSession ended\n",
+          );
+        } finally {
+          closeQuietly(conn); // reading `readable` to its end closed it already
+        }
+      });
+    },
+  );
+
   await t.step("CRLF line ends are accepted", async () => {
     await withServer(async (target) => {
       await using client = await TestClient.connect(target);
@@ -434,7 +455,8 @@ Deno.test("calc server: what it prints", OWN_ONLY, async (t) => {
     },
   );
 
-  await t.step("Session ended when the client leaves by q", async () => {
+  await t.step("Session ended when the client leaves by q, once", async () => {
+    let printed: string[] = [];
     await withServer(async (target, log) => {
       await using client = await session(target, "Quits");
       await client.ask("q");
@@ -442,7 +464,12 @@ Deno.test("calc server: what it prints", OWN_ONLY, async (t) => {
         await log.waitFor("Quits: Session ended"),
         "Quits: Session ended",
       );
+      printed = log.lines;
     });
+    // The server has stopped: everything it had to say about Quits is in.
+    assert.deepEqual(printed.filter((line) => line.includes("ended")), [
+      "Quits: Session ended",
+    ]);
   });
 
   await t.step("Session ended when the client disconnects", async () => {

@@ -181,6 +181,9 @@ Deno.test("formatNumber rounds to 15 significant digits, ties to even", async (t
     [-1234567890123445, "-1234567890123440"],
     [123456789012344.5, "123456789012344"],
     [123456789012345.5, "123456789012346"],
+    // Whole numbers past 16 digits, tied at the 16th: to even too.
+    [12345678901234450, "12345678901234400"],
+    [12345678901234550, "12345678901234600"],
     [1234567890123.125, "1234567890123.12"],
     // Near a tie, but not exactly one: to the nearest.
     [1234567890123.126, "1234567890123.13"],

@@ -128,6 +128,12 @@ Deno.test(
       await using rude = await TestClient.connect(target);
       assert.equal(await rude.ask("\x1b[2J\x07"), "Who's there?");
       await log.waitFor(/^Message from .*: "\\x1b\[2J\\x07"$/); // escaped
+
+      await using long = await TestClient.connect(target);
+      await long.send("x".repeat(2000));
+      assert.equal(await long.readLine(), null, "closed, no answer");
+      const them = `127.0.0.1:${(long.conn.localAddr as Deno.NetAddr).port}`;
+      await log.waitFor(`${them} sent a line over 1024 bytes; closing`);
       for (const line of log.lines) assert.ok(!hasControlChars(line), line);
     });
   },

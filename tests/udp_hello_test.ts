@@ -217,6 +217,24 @@ Deno.test("udp-hello-client script", async (t) => {
   });
 
   await t.step(
+    "--message longer than a datagram: why it cannot be sent, exit 1",
+    async () => {
+      await using fake = new FakeServer((_got, reply) => reply("Ok"));
+      const result = await runScript(CLIENT, [
+        "--port",
+        String(fake.addr.port),
+        "--message",
+        "x".repeat(70_000),
+      ]);
+      assert.equal(result.code, 1);
+      assert.equal(
+        result.stderr,
+        `Cannot send to 127.0.0.1:${fake.addr.port}: message too long (a datagram holds at most 65507 bytes)\n`,
+      );
+    },
+  );
+
+  await t.step(
     "--host 0.0.0.0, as a server says it listens, reaches this machine",
     async () => {
       await using fake = new FakeServer(
