@@ -158,6 +158,29 @@ Deno.test("calc client", async (t) => {
     },
   );
 
+  await t.step(
+    "a server that resets the connection: one sentence, exit 1",
+    async () => {
+      // It reads one byte of the name and closes with the rest unread: the
+      // kernel then resets the connection instead of closing it.
+      using server = scriptedServer(async (conn) => {
+        await conn.read(new Uint8Array(1));
+        await writeLine(conn, "Hello Ada");
+      });
+      const result = await runScript(
+        CLIENT,
+        ["--port", String(server.port), "--name", "Ada"],
+        { stdin: "1 + 1\nq\n" },
+      );
+      await server.serving;
+      assert.equal(result.code, 1);
+      assert.equal(
+        result.stderr,
+        `Lost the connection to the server at 127.0.0.1:${server.port} (it stopped or reset the connection)\n`,
+      );
+    },
+  );
+
   await t.step("a name the server refuses: its ERROR, exit 1", async () => {
     const { server } = startServer();
     await using _ = server;
