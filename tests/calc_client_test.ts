@@ -15,6 +15,7 @@ import {
   runWithStdoutClosed,
   scriptedServer,
   startScript,
+  within,
 } from "./support.ts";
 import { ANSWER_TIMEOUT_MS, LogCollector } from "./tcp_support.ts";
 
@@ -130,15 +131,10 @@ Deno.test("calc client", async (t) => {
     assert.equal(result.code, 0, result.stderr);
     // The client has exited, so its connection has ended; within a deadline
     // in case it never connected.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const never = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error("the client never connected")),
-        ANSWER_TIMEOUT_MS,
-      );
-    });
-    await Promise.race([server.serving, never]).finally(() =>
-      clearTimeout(timer)
+    await within(
+      server.serving,
+      ANSWER_TIMEOUT_MS,
+      "the client never connected",
     );
     assert.equal(result.stdout, `${NAME_PROMPT}\n`);
     assert.deepEqual(received, [], "the client sent a line");

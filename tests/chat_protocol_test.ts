@@ -12,7 +12,7 @@
 
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
 import { LineReader, writeAll } from "../lib/lines.ts";
-import { runScript, startServer } from "./support.ts";
+import { runScript, startServer, within } from "./support.ts";
 import {
   ChatClient,
   chatServer,
@@ -520,15 +520,7 @@ Deno.test({
       // Handled, so its sender is now waiting out the throttle.
       strictEqual(await reader.next(), `MSG ${talker.name} ${text}`);
     } finally {
-      let timer;
-      const late = new Promise<never>((_, fail) =>
-        timer = setTimeout(() => fail(new Error("still stopping")), 5000)
-      );
-      try {
-        await Promise.race([server[Symbol.asyncDispose](), late]);
-      } finally {
-        clearTimeout(timer);
-      }
+      await within(server[Symbol.asyncDispose](), 5000, "still stopping");
     }
   },
 });

@@ -466,6 +466,27 @@ export function scriptedServer(
   };
 }
 
+/**
+ * `promise`, or a failure with `message` once `ms` have passed: a deadline
+ * for something that must happen, never a measurement (the timer is
+ * cleared either way).
+ */
+export async function within<T>(
+  promise: PromiseLike<T>,
+  ms: number,
+  message: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new Error(message)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A `host:port` a protocol test talks to. */
 export interface Target {
   hostname: string;
