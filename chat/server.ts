@@ -33,7 +33,7 @@ import {
   type ServeOptions,
 } from "../lib/tcp_server.ts";
 import { Room } from "./room.ts";
-import { Session, type SessionContext } from "./session.ts";
+import { LINE_COST, Session, type SessionContext } from "./session.ts";
 
 export const DEFAULT_PORT = 5000;
 export const DEFAULT_MAX_CLIENTS = 4096;
@@ -81,7 +81,7 @@ const COMMAND = {
       min: 4096, // a quarter of it at once: at least one line of 1024 bytes
       default: DEFAULT_MAX_RATE,
       help:
-        `bytes a client that talks may send per second, a quarter of it at once, each line counting 64 more; a faster one is read more slowly (default ${DEFAULT_MAX_RATE})`,
+        `bytes a client that talks may send per second, a quarter of it at once, each line counting ${LINE_COST} more; a faster one is read more slowly (default ${DEFAULT_MAX_RATE})`,
     },
     "max-line": {
       kind: "integer",

@@ -40,7 +40,7 @@ const MAX_READ_BUFFER_BYTES = 16 * 1024;
  * reader gets besides the text (`MSG <name> `, up to 30 bytes) and the work
  * of one more line, so that a flood of short lines is slowed down too.
  */
-const LINE_COST = 64;
+export const LINE_COST = 64;
 
 /** What every session of one server shares: the room, the log, the limits. */
 export interface SessionContext {
