@@ -19,6 +19,7 @@ import {
   runWithStdoutClosed,
   startScript,
   startServer,
+  within,
 } from "./support.ts";
 import {
   externalUdpTarget,
@@ -250,6 +251,41 @@ Deno.test("runTimeClient() when datagrams are lost", async (t) => {
   );
 
   await t.step(
+    "a late answer of the same kind is dropped before the next request",
+    async () => {
+      // The first SEND_DATE is answered twice (as when a retry crossed a
+      // slow answer). The second answer cannot be told from a real one, so
+      // the client must forget it before asking again, not print it as the
+      // answer to the next SEND_DATE.
+      await using intruder = new TestSocket();
+      const strayRead = Promise.withResolvers<void>();
+      await using fake = new FakeServer(async (got, reply) => {
+        if (fake.received.length > 1) return await reply("2030-01-03");
+        await reply("2030-01-01");
+        await reply("2030-01-02");
+        // Sent after the stray answer from another socket of this process:
+        // once the client reports it, the stray answer is in its inbox.
+        await intruder.send("marker", got.from);
+      });
+      const { deps, lines } = fakeDeps([], {
+        sleep: () => within(strayRead.promise, 5000, "stray never read"),
+        log: (line) => {
+          lines.push(line);
+          if (line.startsWith("Ignored a datagram from")) strayRead.resolve();
+        },
+      });
+      await runTimeClient(
+        optionsFor(fake.addr, { count: 2, request: "SEND_DATE", timeout: 5 }),
+        deps,
+      );
+      assert.deepEqual(answerLines(lines), [
+        "SEND_DATE -> 2030-01-01",
+        "SEND_DATE -> 2030-01-03",
+      ]);
+    },
+  );
+
+  await t.step(
     "a server that never answers: every request reported, then an error",
     async () => {
       await using fake = new FakeServer(() => {});
@@ -338,6 +374,26 @@ Deno.test("runTimeClient() takes answers only from the server's address", async 
       String.raw`SEND_TIME -> \x1b[2J12:00`,
     ]);
   });
+
+  await t.step(
+    "prints an answer of 60 characters whole, a longer one cut",
+    async () => {
+      const sixty = "é".repeat(60); // 60 characters, 120 bytes
+      let asked = 0;
+      await using fake = new FakeServer((_got, reply) =>
+        reply(++asked === 1 ? sixty : `${sixty}!`)
+      );
+      const { deps, lines } = fakeDeps();
+      await runTimeClient(
+        optionsFor(fake.addr, { count: 2, request: "SEND_TIME" }),
+        deps,
+      );
+      assert.deepEqual(answerLines(lines), [
+        `SEND_TIME -> ${sixty}`,
+        `SEND_TIME -> "${sixty}…" (121 bytes)`,
+      ]);
+    },
+  );
 });
 
 Deno.test("runTimeClient() with an unknown host", async () => {
