@@ -41,7 +41,8 @@ import { quote } from "../lib/printable.ts";
 /** What the client sends. */
 export const MESSAGE = "Knock knock";
 
-const COMMAND = {
+/** The script's flags, with the contract's defaults (tools/pair.ts shows them too). */
+export const COMMAND = {
   name: "tcp-knock-client",
   summary: "TCP knock-knock client: sends Knock knock and prints the answer.",
   flags: {

@@ -1,7 +1,7 @@
 /**
  * lib/cli.ts: flags parsed into typed values or refused with a UsageError,
- * what a person sees from every UDP script for `--help` and a bad flag, and
- * every script's default port (CONTRACT 1).
+ * what a person sees from every UDP script for `--help` and a bad flag, the
+ * pair tasks' `--help`, and every script's default port (CONTRACT 1).
  */
 
 import assert from "node:assert/strict";
@@ -12,7 +12,7 @@ import {
   usage,
   UsageError,
 } from "../lib/cli.ts";
-import { runScript } from "./support.ts";
+import { runScript, runTask } from "./support.ts";
 
 const COMMAND = {
   name: "demo-task",
@@ -248,6 +248,31 @@ Deno.test("every UDP script, as a person runs it", async (t) => {
         },
       );
     }
+  }
+});
+
+/** The pair tasks (CONTRACT 1), with a flag of their client's. */
+const PAIRS = {
+  "udp-hello": "--message TEXT",
+  "udp-time": "--request R",
+  "tcp-knock": "--timeout S",
+};
+
+Deno.test("every pair task's --help: its client's flags, less the two it sets", async (t) => {
+  for (const [task, clientFlag] of Object.entries(PAIRS)) {
+    await t.step(task, async () => {
+      const result = await runTask(task, ["--timeout", "3", "--help"]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, "");
+      // The pair's own name, no server started, and not --host or --port,
+      // which the pair refuses (it picks them).
+      assert.match(
+        result.stdout,
+        new RegExp(`^Usage: deno task ${task} `, "m"),
+      );
+      assert.ok(result.stdout.includes(`  ${clientFlag} `), result.stdout);
+      assert.doesNotMatch(result.stdout, /--host|--port|\[server\]/);
+    });
   }
 });
 

@@ -6,12 +6,19 @@
  *
  * Run: deno task udp-time            (or udp-hello, tcp-knock)
  *      deno task udp-time --count 3  (extra flags go to the client)
+ *      deno task udp-time --help     (the client's flags, less --host and --port)
  * Directly: deno run --allow-run --allow-read tools/pair.ts udp/time_server.ts udp/time_client.ts
  *
  * @module
  */
 
-import { FatalError, runMain, UsageError } from "../lib/cli.ts";
+import {
+  type CommandSpec,
+  FatalError,
+  runMain,
+  usage,
+  UsageError,
+} from "../lib/cli.ts";
 import { LineReader, streamSource } from "../lib/lines.ts";
 import { onShutdown } from "../lib/net.ts";
 
@@ -25,6 +32,10 @@ async function main(): Promise<number> {
   const [serverScript, clientScript, ...clientArgs] = Deno.args;
   if (!serverScript?.endsWith(".ts") || !clientScript?.endsWith(".ts")) {
     throw new UsageError(USAGE_HINT);
+  }
+  if (clientArgs.includes("--help")) {
+    console.log(await pairUsage(clientScript));
+    return 0;
   }
   const taken = clientArgs.find((arg) => /^--(host|port)(=|$)/.test(arg));
   if (taken) {
@@ -94,6 +105,24 @@ async function main(): Promise<number> {
     }
     await server.status;
   }
+}
+
+/**
+ * What `--help` prints: the client's usage under the pair's task name,
+ * without the two flags this script sets itself. The client's own `--help`
+ * would name the client's task and offer `--host` and `--port`, which the
+ * pair then refuses.
+ */
+async function pairUsage(clientScript: string): Promise<string> {
+  const url = new URL(clientScript, `file://${Deno.cwd()}/`);
+  const { COMMAND } = await import(url.href) as { COMMAND: CommandSpec };
+  const { host: _host, port: _port, ...flags } = COMMAND.flags;
+  return usage({
+    name: COMMAND.name.replace(/-client$/, ""), // udp-time-client: udp-time
+    summary: `${COMMAND.summary}
+Its server runs alongside on a free port of 127.0.0.1, and stops when the client ends.`,
+    flags,
+  });
 }
 
 async function tag(

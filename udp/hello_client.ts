@@ -41,7 +41,8 @@ import {
 export const DEFAULT_MESSAGE =
   "I could tell you a UDP joke but I'm not sure you'll get it.";
 
-const COMMAND = {
+/** The script's flags, with the contract's defaults (tools/pair.ts shows them too). */
+export const COMMAND = {
   name: "udp-hello-client",
   summary: "UDP hello client: sends one message and prints the answer.",
   flags: {

@@ -54,7 +54,7 @@ export const REQUESTS = ["SEND_DATE", "SEND_TIME"] as const;
 /** Tries per request: the first one and 2 more. */
 export const ATTEMPTS = 3;
 
-/** The script's flags, with the contract's defaults. */
+/** The script's flags, with the contract's defaults (tools/pair.ts shows them too). */
 export const COMMAND = {
   name: "udp-time-client",
   summary: "UDP date/time client: asks for the date or time again and again.",
