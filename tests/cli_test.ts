@@ -258,7 +258,7 @@ const PAIRS = {
   "tcp-knock": "--timeout S",
 };
 
-Deno.test("every pair task's --help: its client's flags, less the two it sets", async (t) => {
+Deno.test("every pair task answers --help and a bad flag itself, under its own name", async (t) => {
   for (const [task, clientFlag] of Object.entries(PAIRS)) {
     await t.step(task, async () => {
       const result = await runTask(task, ["--timeout", "3", "--help"]);
@@ -273,6 +273,18 @@ Deno.test("every pair task's --help: its client's flags, less the two it sets", 
       assert.ok(result.stdout.includes(`  ${clientFlag} `), result.stdout);
       assert.doesNotMatch(result.stdout, /--host|--port|\[server\]/);
     });
+    await t.step(
+      `${task} --bogus: refused before a server starts`,
+      async () => {
+        const result = await runTask(task, ["--bogus"]);
+        assert.equal(result.code, 2, result.stderr);
+        assert.equal(result.stdout, "");
+        assert.equal(
+          result.stderr,
+          `Unknown option '--bogus'\nRun 'deno task ${task} --help' for usage.\n`,
+        );
+      },
+    );
   }
 });
 

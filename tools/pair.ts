@@ -15,8 +15,8 @@
 import {
   type CommandSpec,
   FatalError,
+  parseFlags,
   runMain,
-  usage,
   UsageError,
 } from "../lib/cli.ts";
 import { LineReader, streamSource } from "../lib/lines.ts";
@@ -33,15 +33,22 @@ async function main(): Promise<number> {
   if (!serverScript?.endsWith(".ts") || !clientScript?.endsWith(".ts")) {
     throw new UsageError(USAGE_HINT);
   }
-  if (clientArgs.includes("--help")) {
-    console.log(await pairUsage(clientScript));
-    return 0;
-  }
   const taken = clientArgs.find((arg) => /^--(host|port)(=|$)/.test(arg));
   if (taken) {
     const flag = taken.split("=")[0];
     throw new UsageError(
       `${flag} is chosen here (the server runs on a free port of 127.0.0.1); to reach another server, run its client task alone`,
+    );
+  }
+  // The client's flags are checked before its server starts: --help and a
+  // mistake then answer under the pair's own name, with no server lines.
+  const command = await pairCommand(clientScript);
+  try {
+    parseFlags(command, clientArgs); // --help: prints the usage, ends here
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    throw new UsageError(
+      `${error.message}\nRun 'deno task ${command.name} --help' for usage.`,
     );
   }
   const server = new Deno.Command(Deno.execPath(), {
@@ -108,21 +115,21 @@ async function main(): Promise<number> {
 }
 
 /**
- * What `--help` prints: the client's usage under the pair's task name,
+ * The pair as a command: the client's flags under the pair's task name,
  * without the two flags this script sets itself. The client's own `--help`
  * would name the client's task and offer `--host` and `--port`, which the
- * pair then refuses.
+ * pair refuses.
  */
-async function pairUsage(clientScript: string): Promise<string> {
+async function pairCommand(clientScript: string): Promise<CommandSpec> {
   const url = new URL(clientScript, `file://${Deno.cwd()}/`);
   const { COMMAND } = await import(url.href) as { COMMAND: CommandSpec };
   const { host: _host, port: _port, ...flags } = COMMAND.flags;
-  return usage({
+  return {
     name: COMMAND.name.replace(/-client$/, ""), // udp-time-client: udp-time
     summary: `${COMMAND.summary}
 Its server runs alongside on a free port of 127.0.0.1, and stops when the client ends.`,
     flags,
-  });
+  };
 }
 
 async function tag(
