@@ -545,3 +545,49 @@ export async function whyPythonUnavailable(
     throw error;
   }
 }
+
+/** A python3 helper of tests/ that listens on a port of 127.0.0.1. */
+export interface PythonPeer extends AsyncDisposable {
+  port: number;
+}
+
+/**
+ * Start `python3 tests/<script> <args>`, which prints its port on its
+ * first line. Disposing closes its stdin (where a helper that serves until
+ * then sees its end), then kills it if it is still running.
+ */
+export async function startPythonPeer(
+  script: string,
+  args: string[] = [],
+): Promise<PythonPeer> {
+  const child = new Deno.Command("python3", {
+    args: [`${ROOT}tests/${script}`, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const stop = async () => {
+    await child.stdin.close().catch(() => {}); // already ended
+    try {
+      child.kill();
+    } catch {
+      // it ended by itself
+    }
+    await child.status;
+  };
+  try {
+    // One line, in one write of its own (print with flush=True).
+    const reader = child.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    const { value } = await reader.read();
+    await reader.cancel(); // the port is all it prints
+    const port = Number(value?.trim());
+    if (!Number.isInteger(port) || port <= 0) {
+      throw new Error(`${script} printed no port: ${value}`);
+    }
+    return { port, [Symbol.asyncDispose]: stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -7,39 +7,18 @@
  */
 
 import assert from "node:assert/strict";
-import { ROOT, runScript, whyPythonUnavailable } from "./support.ts";
+import { runScript, startPythonPeer, whyPythonUnavailable } from "./support.ts";
 
 const SKIP_REASON = await whyPythonUnavailable("socket");
 if (SKIP_REASON) {
   console.log(`tcp_connect_timeout_test: ignored: ${SKIP_REASON}`);
 }
 
-/** tests/silent_host.py, running until disposed. */
-async function startSilentHost(): Promise<AsyncDisposable & { port: number }> {
-  const child = new Deno.Command("python3", {
-    args: [`${ROOT}tests/silent_host.py`],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const { value } = await reader.read();
-  await reader.cancel(); // the port is all it prints
-  return {
-    port: Number(value?.trim()),
-    async [Symbol.asyncDispose]() {
-      await child.stdin.close(); // it ends at the end of its input
-      await child.status;
-    },
-  };
-}
-
 Deno.test({
   name: "TCP clients: a host that answers no SYN",
   ignore: SKIP_REASON !== undefined,
 }, async (t) => {
-  await using host = await startSilentHost();
-  assert.ok(host.port > 0, "silent_host.py printed no port");
+  await using host = await startPythonPeer("silent_host.py");
   const clients: [string, string[]][] = [
     ["tcp/knock_client.ts", []],
     ["tcp/calc_client.ts", ["--name", "Ada"]],

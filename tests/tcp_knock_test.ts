@@ -15,12 +15,15 @@ import { LineReader, writeLine } from "../lib/lines.ts";
 import {
   freePort,
   hasControlChars,
+  ROOT,
   runScript,
   runTask,
   runWithStdoutClosed,
+  startPythonPeer,
   startScript,
   startServer,
   type Target,
+  whyPythonUnavailable,
 } from "./support.ts";
 import { announceExternal, LogCollector, TestClient } from "./tcp_support.ts";
 
@@ -139,6 +142,43 @@ Deno.test(
   },
 );
 
+/** Why the reset checks cannot run here (no python3), or undefined. */
+const NO_RESET = await whyPythonUnavailable("socket");
+if (NO_RESET) console.log(`tcp_knock_test: reset checks ignored: ${NO_RESET}`);
+
+Deno.test({
+  name: "knock server: a client that resets the connection is logged as lost",
+  ignore: EXTERNAL !== undefined || NO_RESET !== undefined,
+}, async () => {
+  await withServer(async (target, log) => {
+    // Half a line, then a reset (RST), not a close: the server's read fails.
+    const peer = new Deno.Command("python3", {
+      args: [
+        `${ROOT}tests/reset_peer.py`,
+        "client",
+        String(target.port),
+        "Knock",
+      ],
+      stdin: "piped",
+    }).spawn();
+    try {
+      await log.waitFor("Connection from"); // taken, and being read
+    } finally {
+      await peer.stdin.close(); // now reset
+      assert.ok((await peer.status).success, "reset_peer.py failed");
+    }
+    const lost = await log.waitFor(/^Lost the connection to /);
+    const client = /^Lost the connection to (127\.0\.0\.1:\d+)$/.exec(lost)
+      ?.[1];
+    assert.deepEqual(log.lines, [
+      `Connection from ${client}`,
+      `Lost the connection to ${client}`,
+    ]);
+    await using next = await TestClient.connect(target);
+    assert.equal(await next.ask("Knock knock"), "Who's there?");
+  });
+});
+
 Deno.test("knock scripts as a person runs them", OWN_ONLY, async (t) => {
   await t.step(
     "the client against our server: answer shown, exit 0",
@@ -207,6 +247,22 @@ Deno.test("knock scripts as a person runs them", OWN_ONLY, async (t) => {
       });
     },
   );
+
+  await t.step({
+    name: "a server that resets the connection: one sentence, exit 1",
+    ignore: NO_RESET !== undefined,
+    fn: async () => {
+      // It reads the line, then resets the connection.
+      await using peer = await startPythonPeer("reset_peer.py", ["server"]);
+      const port = String(peer.port);
+      const result = await runScript(CLIENT, ["--port", port]);
+      assert.equal(result.code, 1);
+      assert.equal(
+        result.stderr,
+        `Lost the connection to 127.0.0.1:${port} before the answer came (the server reset it or went away)\n`,
+      );
+    },
+  });
 
   await t.step(
     "a server that never answers: --timeout, one sentence, exit 1",
