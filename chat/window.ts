@@ -68,6 +68,18 @@ export function openWindow(): ChatWindow {
     return rows;
   }
 
+  /**
+   * Once the keyboard is closed, the last prompt (and whatever was half
+   * typed) is not coming back: erase it once, so that the last words (a
+   * line that arrived before BYE, an error, the shell prompt) start on a
+   * clean line.
+   */
+  function clearPrompt(): void {
+    if (!terminal || cleared) return;
+    cleared = true;
+    eraseTyped();
+  }
+
   return {
     async ask(prompt: string): Promise<string | null> {
       if (terminal && !closed) {
@@ -83,6 +95,7 @@ export function openWindow(): ChatWindow {
     show(line: string): void {
       // Not console.log: it drops what a closed stdout cannot take, and
       // the client would stay in the room for nobody.
+      if (closed) clearPrompt(); // Ctrl+D: the room's last lines, no prompt
       if (!terminal || closed) return printLine(line);
       const rows = eraseTyped();
       // readline redraws by first going up as many rows as its cursor was
@@ -94,11 +107,7 @@ export function openWindow(): ChatWindow {
     },
     close(): void {
       if (!closed) rl.close();
-      if (!terminal || cleared) return;
-      cleared = true;
-      // Whatever was half typed is not sent: leave a clean line for the
-      // last words (an error, the shell prompt).
-      eraseTyped();
+      clearPrompt(); // whatever was half typed is not sent
     },
   };
 }

@@ -15,7 +15,13 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { isDeepStrictEqual } from "node:util";
 import { ChatClient, Names } from "./chat_support.ts";
-import { ROOT, startServer, whyPythonUnavailable } from "./support.ts";
+import { encodeLine, writeAll } from "../lib/lines.ts";
+import {
+  ROOT,
+  scriptedServer,
+  startServer,
+  whyPythonUnavailable,
+} from "./support.ts";
 import { TerminalScreen } from "./terminal_screen.ts";
 
 const COLS = 80;
@@ -122,6 +128,119 @@ Deno.test({
         await bob.waitFor("LEFT ann"); // the name is free for the next step
         strictEqual(await ann.exitCode(), 0);
       });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "the prompt comes back after each line; when the server goes, the half-typed line makes way for the error",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    await using server = await startServer("chat/server.ts");
+    const welcome = wrap(
+      "Welcome to the chat, ann. Type to talk; /who lists the room, " +
+        "/msg <name> <text> whispers, quit or /quit leaves.",
+    );
+    await using ann = new TerminalWindow(server.port);
+    await ann.waitForScreen([...welcome, ">"]);
+    await ann.type("hi\r");
+    await ann.waitForScreen([...welcome, "> hi", ">"]);
+    await server.waitFor("ann: hi"); // taken: what follows is typed in the room
+    await ann.type("half typed");
+    await ann.waitForScreen([...welcome, "> hi", "> half typed"]);
+    await server.stop("SIGKILL");
+    // Not "> half typedThe chat server closed the connection".
+    await ann.waitForScreen([
+      ...welcome,
+      "> hi",
+      "The chat server closed the connection",
+    ]);
+    strictEqual(await ann.exitCode(), 1);
+  },
+});
+
+Deno.test({
+  name: "Ctrl+C leaves the room like Ctrl+D: exit 0",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    await using server = await startServer("chat/server.ts");
+    await using ann = new TerminalWindow(server.port);
+    await server.waitFor("logged in as ann");
+    await ann.type("half typed\x03");
+    strictEqual(await ann.exitCode(), 0);
+    await server.waitFor("ann left");
+  },
+});
+
+Deno.test({
+  name:
+    "after Ctrl+D, the lines that come before BYE are shown, the prompt gone",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    using server = scriptedServer(async (conn, lines) => {
+      strictEqual(await lines.readLine(), "LOGIN ann");
+      await writeAll(conn, encodeLine("WELCOME ann"));
+      strictEqual(await lines.readLine(), "QUIT");
+      await writeAll(conn, encodeLine("MSG bob wait, one more thing"));
+      await writeAll(conn, encodeLine("BYE"));
+    });
+    const welcome = wrap(
+      "Welcome to the chat, ann. Type to talk; /who lists the room, " +
+        "/msg <name> <text> whispers, quit or /quit leaves.",
+    );
+    await using ann = new TerminalWindow(server.port);
+    await ann.waitForScreen([...welcome, ">"]);
+    await ann.type("\x04"); // Ctrl+D on an empty line: end of input
+    strictEqual(await ann.exitCode(), 0);
+    await server.serving;
+    // Shown, not a crash, and on a line of its own: not "> bob: wait, ...".
+    await ann.waitForScreen([...welcome, "bob: wait, one more thing"]);
+  },
+});
+
+Deno.test({
+  name:
+    "typed on a terminal, stdout to a file: the file gets the conversation, no prompts or cursor moves",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    await using server = await startServer("chat/server.ts");
+    const file = await Deno.makeTempFile();
+    const relay = new Deno.Command("python3", {
+      args: [
+        ...[RELAY, String(COLS), String(ROWS), String(RELAY_LIMIT)],
+        // exec: the shell becomes the client, its stdout the file.
+        ...["sh", "-c", 'exec "$0" "$@" > "$OUT"'],
+        ...[Deno.execPath(), "run", "--allow-net", "chat/client.ts"],
+        ...["--port", String(server.port), "--name", "ann"],
+      ],
+      cwd: ROOT,
+      env: { TERM: "xterm", NO_COLOR: "1", OUT: file },
+      stdin: "piped",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const keyboard = relay.stdin.getWriter();
+    try {
+      await server.waitFor("logged in as ann");
+      await keyboard.write(new TextEncoder().encode("hi\r/quit\r"));
+      await keyboard.close();
+      strictEqual((await relay.status).code, 0);
+      await server.waitFor("ann: hi");
+      strictEqual(
+        await Deno.readTextFile(file),
+        "Welcome to the chat, ann. Type to talk; /who lists the room, " +
+          "/msg <name> <text> whispers, quit or /quit leaves.\n",
+      );
+    } finally {
+      await keyboard.close().catch(() => {}); // closed above, unless it failed
+      try {
+        relay.kill("SIGKILL");
+      } catch {
+        // it has ended
+      }
+      await relay.status;
+      await Deno.remove(file);
     }
   },
 });
