@@ -14,6 +14,7 @@ import { ChatClient, Names } from "./chat_support.ts";
 import { LogCollector } from "./tcp_support.ts";
 import {
   freePort,
+  type PythonPeer,
   type RunningScript,
   runScript,
   runWithStdinFrom,
@@ -22,8 +23,10 @@ import {
   scriptedServer,
   type ScriptOptions,
   type ScriptResult,
+  startPythonPeer,
   startScript,
   startServer,
+  whyPythonUnavailable,
 } from "./support.ts";
 
 const CLIENT = "chat/client.ts";
@@ -456,6 +459,186 @@ Deno.test("a closed stdout (| head) with stdin still open: the window leaves the
   await t.step("it says QUIT, not just drops the connection", async () => {
     await closeStdoutThenExpectQuit({ holdStdin: true });
   });
+});
+
+Deno.test("the server closes while the login waits for its answer: one sentence, exit 1", async () => {
+  using server = scriptedServer(async (_conn, lines) => {
+    strictEqual(await lines.readLine(), "LOGIN ann");
+    // No answer: the connection just closes.
+  });
+  const result = await runAnn(server.port);
+  await server.serving;
+  strictEqual(result.code, 1, result.stderr);
+  strictEqual(result.stderr, "The chat server closed the connection\n");
+  strictEqual(result.stdout, "");
+});
+
+Deno.test("after BYE the window closes at once: it does not wait for the server to close", async (t) => {
+  // Our server gives a client a while to close after BYE before closing
+  // itself. This one waits for the window to close first.
+  const byeThenWait = async (conn: Deno.Conn, lines: LineReader) => {
+    strictEqual(await lines.readLine(), "QUIT");
+    await writeAll(conn, encodeLine("BYE"));
+    strictEqual(await lines.readLine(), null); // the window closed: done
+  };
+
+  await t.step("in the room", async () => {
+    using server = fakeServer(byeThenWait);
+    const result = await runAnn(server.port); // input ends: QUIT
+    await server.serving;
+    strictEqual(result.code, 0, result.stderr);
+    strictEqual(result.stderr, "");
+  });
+
+  await t.step("input ended before a name", async () => {
+    using server = scriptedServer(byeThenWait);
+    const result = await runScript(CLIENT, ["--port", String(server.port)], {
+      ...CLIENT_FLAGS,
+      stdin: "",
+    });
+    await server.serving;
+    strictEqual(result.code, 0, result.stderr);
+    strictEqual(result.stderr, "");
+  });
+});
+
+Deno.test("a BYE the window did not ask for ends it: exit 0, nothing sent after it", async () => {
+  using server = fakeServer(async (conn, lines) => {
+    await writeAll(conn, encodeLine("WELCOME ann")); // again: not shown
+    await writeAll(conn, encodeLine("BYE"));
+    strictEqual(await lines.readLine(), null); // no QUIT: the window just closed
+  });
+  // Its stdin stays open: only the BYE can end it.
+  await using ann = startClient(server.port, ["--name", "ann"]);
+  const result = await exited(ann);
+  await server.serving;
+  strictEqual(result.code, 0, result.stderr);
+  strictEqual(result.stderr, "");
+  // Every line it showed: the welcome, and nothing else.
+  match(result.stdout, /^Welcome to the chat, ann\.[^\n]*$/);
+});
+
+Deno.test("typed lines that are no message: a hint, or nothing; none is sent", async () => {
+  const received: string[] = [];
+  using server = fakeServer(async (conn, lines) => {
+    for (let line; (line = await lines.readLine()) !== null;) {
+      received.push(line);
+      if (line === "QUIT") return await writeAll(conn, encodeLine("BYE"));
+    }
+  });
+  const long = "x".repeat(1100);
+  const result = await runScript(
+    CLIENT,
+    ["--port", String(server.port), "--name", "ann"],
+    { ...CLIENT_FLAGS, stdin: `/dance\n\n   \n${long}\nhi\n` },
+  );
+  strictEqual(result.code, 0, result.stderr);
+  await server.serving;
+  deepStrictEqual(received, ["SAY hi", "QUIT"]);
+  deepStrictEqual(result.stdout.split("\n").slice(1), [
+    "Type to talk; /who lists the room, /msg <name> <text> whispers, " +
+    "quit or /quit leaves.",
+    "Not sent: the line is longer than 1024 bytes (1104 with the command)",
+    "",
+  ]);
+});
+
+Deno.test("a name is sent without the spaces around it; an empty one is asked again without a word", async (t) => {
+  for (
+    const [name, options] of [
+      ["--name with spaces", { args: ["--name", "  ann "], stdin: "" }],
+      ["typed", { args: [], stdin: "\n   \n ann \n" }],
+    ] as const
+  ) {
+    await t.step(name, async () => {
+      using server = fakeServer(async (conn, lines) => {
+        strictEqual(await lines.readLine(), "QUIT");
+        await writeAll(conn, encodeLine("BYE"));
+      });
+      const result = await runScript(
+        CLIENT,
+        ["--port", String(server.port), ...options.args],
+        { ...CLIENT_FLAGS, stdin: options.stdin },
+      );
+      await server.serving; // it had "LOGIN ann", and nothing before it
+      strictEqual(result.code, 0, result.stderr);
+      match(result.stdout, /^Welcome to the chat, ann\.[^\n]*\n$/);
+    });
+  }
+});
+
+Deno.test("a refusal's reason cannot act on the terminal either", async (t) => {
+  await t.step("asked again, then refused", async () => {
+    using server = scriptedServer(async (conn, lines) => {
+      strictEqual(await lines.readLine(), "LOGIN ann");
+      await writeAll(conn, encodeLine("ERROR name \x1b[2Jtaken"));
+      strictEqual(await lines.readLine(), "LOGIN bob");
+      await writeAll(conn, encodeLine("ERROR \x1b]0;owned\x07full"));
+      strictEqual(await lines.readLine(), null); // the window gave up
+    });
+    const result = await runScript(CLIENT, ["--port", String(server.port)], {
+      ...CLIENT_FLAGS,
+      stdin: "ann\nbob\n",
+    });
+    await server.serving;
+    strictEqual(result.code, 1, result.stderr);
+    strictEqual(
+      result.stdout,
+      String.raw`Name \x1b[2Jtaken: choose another name.` + "\n",
+    );
+    strictEqual(
+      result.stderr,
+      String.raw`The chat server refused: \x1b]0;owned\x07full` + "\n",
+    );
+  });
+
+  await t.step("no reason given", async () => {
+    using server = scriptedServer(async (conn, lines) => {
+      strictEqual(await lines.readLine(), "LOGIN ann");
+      await writeAll(conn, encodeLine("ERROR"));
+      strictEqual(await lines.readLine(), null);
+    });
+    const result = await runAnn(server.port);
+    await server.serving;
+    strictEqual(result.code, 1, result.stderr);
+    strictEqual(result.stderr, "The chat server refused: Refused\n");
+  });
+});
+
+const NO_PYTHON = await whyPythonUnavailable("socket");
+
+/**
+ * A chat server that welcomes ann, reads her next line and resets the
+ * connection (a RST, no FIN), as a server that crashes might. A Deno server
+ * cannot: its close ends with a FIN, which the window reads as a plain end.
+ */
+function resettingServer(): Promise<PythonPeer> {
+  return startPythonPeer("reset_peer.py", ["server", "WELCOME ann"]);
+}
+
+Deno.test({
+  name: "a server that resets the connection: taken as a close, not a crash",
+  ignore: NO_PYTHON !== undefined,
+  async fn(t) {
+    await t.step("after QUIT: the person quit, exit 0", async () => {
+      await using server = await resettingServer();
+      const result = await runAnn(server.port); // input ends: QUIT
+      deepStrictEqual(await server.rest(), ["LOGIN ann", "QUIT"]);
+      strictEqual(result.code, 0, result.stderr);
+      strictEqual(result.stderr, "");
+    });
+
+    await t.step("in the room: one sentence, exit 1", async () => {
+      await using server = await resettingServer();
+      await using ann = startClient(server.port, ["--name", "ann"]);
+      await ann.waitFor(/^Welcome/);
+      await ann.write("hello\n");
+      const result = await exited(ann);
+      deepStrictEqual(await server.rest(), ["LOGIN ann", "SAY hello"]);
+      strictEqual(result.code, 1, result.stderr);
+      strictEqual(result.stderr, "The chat server closed the connection\n");
+    });
+  },
 });
 
 Deno.test("a full server: the reason, exit 1", async () => {

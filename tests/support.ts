@@ -549,6 +549,8 @@ export async function whyPythonUnavailable(
 /** A python3 helper of tests/ that listens on a port of 127.0.0.1. */
 export interface PythonPeer extends AsyncDisposable {
   port: number;
+  /** The lines it printed after the port, once it has ended. */
+  rest(): Promise<string[]>;
 }
 
 /**
@@ -566,6 +568,14 @@ export async function startPythonPeer(
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  const lines = new LineReader(streamSource(child.stdout));
+  let rest: Promise<string[]> | undefined;
+  const readRest = () =>
+    rest ??= (async () => {
+      const seen: string[] = [];
+      for await (const line of lines) seen.push(line);
+      return seen;
+    })();
   const stop = async () => {
     await child.stdin.close().catch(() => {}); // already ended
     try {
@@ -573,19 +583,24 @@ export async function startPythonPeer(
     } catch {
       // it ended by itself
     }
+    await readRest(); // to its end, which it closed by exiting
     await child.status;
   };
   try {
-    // One line, in one write of its own (print with flush=True).
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    const { value } = await reader.read();
-    await reader.cancel(); // the port is all it prints
-    const port = Number(value?.trim());
+    const first = await lines.readLine();
+    const port = Number(first);
     if (!Number.isInteger(port) || port <= 0) {
-      throw new Error(`${script} printed no port: ${value}`);
+      throw new Error(`${script} printed no port: ${first}`);
     }
-    return { port, [Symbol.asyncDispose]: stop };
+    return {
+      port,
+      async rest() {
+        const seen = await within(readRest(), 10_000, `${script} never ended`);
+        await child.status;
+        return seen;
+      },
+      [Symbol.asyncDispose]: stop,
+    };
   } catch (error) {
     await stop();
     throw error;

@@ -261,6 +261,7 @@ Deno.test("knock scripts as a person runs them", OWN_ONLY, async (t) => {
         result.stderr,
         `Lost the connection to 127.0.0.1:${port} before the answer came (the server reset it or went away)\n`,
       );
+      assert.deepEqual(await peer.rest(), ["Knock knock"]);
     },
   });
 
