@@ -152,13 +152,7 @@ Deno.test("a name typed at the prompt goes out as one LOGIN line", async () => {
 });
 
 Deno.test("a typed line is sent as typed: leading and trailing spaces are kept", async () => {
-  const received: string[] = [];
-  using server = fakeServer(async (conn, lines) => {
-    for (let line; (line = await lines.readLine()) !== null;) {
-      received.push(line);
-      if (line === "QUIT") return await writeAll(conn, encodeLine("BYE"));
-    }
-  });
+  using server = recordingServer();
   const result = await runScript(
     CLIENT,
     ["--port", String(server.port), "--name", "ann"],
@@ -166,7 +160,10 @@ Deno.test("a typed line is sent as typed: leading and trailing spaces are kept",
   );
   strictEqual(result.code, 0, result.stderr);
   await server.serving;
-  deepStrictEqual(received, ["SAY   two spaces before, one after ", "QUIT"]);
+  deepStrictEqual(server.received, [
+    "SAY   two spaces before, one after ",
+    "QUIT",
+  ]);
 });
 
 Deno.test("the server closes after QUIT without a BYE: the person quit, exit 0", async () => {
@@ -519,13 +516,7 @@ Deno.test("a BYE the window did not ask for ends it: exit 0, nothing sent after 
 });
 
 Deno.test("typed lines that are no message: a hint, or nothing; none is sent", async () => {
-  const received: string[] = [];
-  using server = fakeServer(async (conn, lines) => {
-    for (let line; (line = await lines.readLine()) !== null;) {
-      received.push(line);
-      if (line === "QUIT") return await writeAll(conn, encodeLine("BYE"));
-    }
-  });
+  using server = recordingServer();
   const long = "x".repeat(1100);
   const result = await runScript(
     CLIENT,
@@ -534,7 +525,7 @@ Deno.test("typed lines that are no message: a hint, or nothing; none is sent", a
   );
   strictEqual(result.code, 0, result.stderr);
   await server.serving;
-  deepStrictEqual(received, ["SAY hi", "QUIT"]);
+  deepStrictEqual(server.received, ["SAY hi", "QUIT"]);
   deepStrictEqual(result.stdout.split("\n").slice(1), [
     "Type to talk; /who lists the room, /msg <name> <text> whispers, " +
     "quit or /quit leaves.",
@@ -712,6 +703,21 @@ function fakeServer(
     await writeAll(conn, encodeLine("WELCOME ann"));
     await script(conn, lines);
   });
+}
+
+/**
+ * {@linkcode fakeServer} that records every line after ann's login and
+ * answers QUIT with BYE.
+ */
+function recordingServer(): ScriptedServer & { received: string[] } {
+  const received: string[] = [];
+  const server = fakeServer(async (conn, lines) => {
+    for (let line; (line = await lines.readLine()) !== null;) {
+      received.push(line);
+      if (line === "QUIT") return await writeAll(conn, encodeLine("BYE"));
+    }
+  });
+  return Object.assign(server, { received });
 }
 
 /** The chat window as ann, typing nothing (so it leaves at once). */

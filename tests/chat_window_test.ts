@@ -31,6 +31,10 @@ const RELAY = `${ROOT}tests/pty_relay.py`;
 const RELAY_LIMIT = 30;
 const WAIT_MS = 10_000;
 const LEFT_KEY = "\x1b[D";
+/** What ann's window says once she is in. */
+const WELCOME =
+  "Welcome to the chat, ann. Type to talk; /who lists the room, " +
+  "/msg <name> <text> whispers, quit or /quit leaves.";
 
 const SKIP_REASON = await whyPythonUnavailable("pty");
 if (SKIP_REASON) {
@@ -96,10 +100,7 @@ Deno.test({
   ignore: SKIP_REASON !== undefined,
   async fn(t) {
     await using server = await startServer("chat/server.ts");
-    const welcome = wrap(
-      "Welcome to the chat, ann. Type to talk; /who lists the room, " +
-        "/msg <name> <text> whispers, quit or /quit leaves.",
-    );
+    const welcome = wrap(WELCOME);
     const long = "y".repeat(90);
     const bobsLines = [
       "bob has joined the chat.",
@@ -138,10 +139,7 @@ Deno.test({
   ignore: SKIP_REASON !== undefined,
   async fn() {
     await using server = await startServer("chat/server.ts");
-    const welcome = wrap(
-      "Welcome to the chat, ann. Type to talk; /who lists the room, " +
-        "/msg <name> <text> whispers, quit or /quit leaves.",
-    );
+    const welcome = wrap(WELCOME);
     await using ann = new TerminalWindow(server.port);
     await ann.waitForScreen([...welcome, ">"]);
     await ann.type("hi\r");
@@ -185,10 +183,7 @@ Deno.test({
       await writeAll(conn, encodeLine("MSG bob wait, one more thing"));
       await writeAll(conn, encodeLine("BYE"));
     });
-    const welcome = wrap(
-      "Welcome to the chat, ann. Type to talk; /who lists the room, " +
-        "/msg <name> <text> whispers, quit or /quit leaves.",
-    );
+    const welcome = wrap(WELCOME);
     await using ann = new TerminalWindow(server.port);
     await ann.waitForScreen([...welcome, ">"]);
     await ann.type("\x04"); // Ctrl+D on an empty line: end of input
@@ -229,8 +224,7 @@ Deno.test({
       await server.waitFor("ann: hi");
       strictEqual(
         await Deno.readTextFile(file),
-        "Welcome to the chat, ann. Type to talk; /who lists the room, " +
-          "/msg <name> <text> whispers, quit or /quit leaves.\n",
+        `${WELCOME}\n`,
       );
     } finally {
       await keyboard.close().catch(() => {}); // closed above, unless it failed
