@@ -288,6 +288,20 @@ Deno.test("leaving: LEFT <name> to the others, however the client goes", async (
   );
 });
 
+Deno.test("after BYE the others see LEFT at once, before the client closes", async () => {
+  // A long linger: the server would wait 600 s for Bob to close.
+  await using server = chatServer({ linger: 600 });
+  const names = new Names();
+  await using ann = await ChatClient.login(server.target, names, "ann");
+  await using bob = await ChatClient.login(server.target, names, "bob");
+  strictEqual(await ann.next(), `JOINED ${bob.name}`);
+  strictEqual(await bob.ask("QUIT"), "BYE");
+  strictEqual(await bob.nextOrEnd(), null);
+  // Bob still has his end open: he has left the room all the same.
+  strictEqual(await ann.next(), `LEFT ${bob.name}`);
+  deepStrictEqual(ownUsers(await ann.ask("WHO"), names), [ann.name]);
+});
+
 Deno.test("SAY and TELL text loses its control characters", async (t) => {
   await using server = chatServer();
   const names = new Names();
@@ -635,6 +649,7 @@ Deno.test({
     await slow.send(`LOGIN ${names.of("slow")}`);
     await slow.expectClosed();
     const port = (slow.client.conn.localAddr as Deno.NetAddr).port;
+    await server.log.waitFor(`127.0.0.1:${port} did not log in in time`);
     await server.log.waitFor(`127.0.0.1:${port} disconnected`);
     ok(!server.log.lines.some((line) => line.includes("logged in as slow")));
     // Logged in in time: not affected, though its own deadline has passed.
@@ -770,6 +785,106 @@ Deno.test({
         match(result.stdout, /Chat server stopped$/);
       },
     );
+  },
+});
+
+Deno.test({
+  name:
+    "after its last words, a client that never closes is closed once the linger time is up",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    await using server = chatServer({ linger: 0.2 });
+    const names = new Names();
+    await using bob = await ChatClient.connect(server.target, names);
+    strictEqual(await bob.ask("QUIT"), "BYE");
+    strictEqual(await bob.nextOrEnd(), null);
+    // Bob keeps his end open: the server closes its own all the same.
+    const port = (bob.client.conn.localAddr as Deno.NetAddr).port;
+    await server.log.waitFor(`127.0.0.1:${port} disconnected`);
+  },
+});
+
+Deno.test({
+  name:
+    "QUIT from a client that has talked: what follows is read at once, not at --max-rate",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    // 4 MB at 1000 bytes a second would take over an hour: the client's
+    // writes would stall, and the linger's close would reset them.
+    await using server = chatServer({ maxRate: 1000 });
+    const names = new Names();
+    const name = names.of("ann");
+    const conn = await Deno.connect(server.target);
+    try {
+      const reader = new LineReader(conn);
+      await writeAll(conn, encoder.encode(`LOGIN ${name}\nSAY hi\n`));
+      strictEqual(await reader.readLine(), `WELCOME ${name}`);
+      const behind = `SAY ${"x".repeat(1000)}\n`.repeat(4000);
+      const sending = writeAll(conn, encoder.encode(`QUIT\n${behind}`));
+      strictEqual(await reader.readLine(), "BYE");
+      strictEqual(await reader.readLine(), null);
+      await sending;
+    } finally {
+      conn.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "TELL counts against --max-rate too: the next line waits, other commands' answers do not",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    await using server = chatServer({ maxRate: 100 }); // 1000 bytes: 10 s
+    const names = new Names();
+    await using reader = await ChatClient.login(server.target, names, "read");
+    await using talker = await ChatClient.login(server.target, names, "talk");
+    await reader.linesUntil(`JOINED ${talker.name}`);
+    const text = "x".repeat(1000);
+    await talker.send(`TELL ${reader.name} ${text}\nTELL ${reader.name} later`);
+    strictEqual(await reader.next(), `PRIVATE ${talker.name} ${text}`);
+    // The talker is now waiting out its rate: the second TELL is not read
+    // yet, and the reader's own WHO is answered before it.
+    match(await reader.ask("WHO"), /^USERS /);
+  },
+});
+
+Deno.test({
+  name:
+    "a client dropped for its unread answers: the lines after the overflow are not relayed",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    await using server = chatServer({ maxQueue: 64 });
+    const names = new Names();
+    await using ann = await ChatClient.login(server.target, names, "ann");
+    await using bob = await ChatClient.login(server.target, names, "bob");
+    await ann.linesUntil(`JOINED ${bob.name}`);
+    // One write, one read: the answers to the WHOs overflow Bob's queue
+    // (he reads nothing), then he says something.
+    await bob.client.send("WHO\n".repeat(5) + "SAY from beyond\n");
+    await server.log.waitFor(`${bob.name} dropped`);
+    deepStrictEqual(await ann.linesUntil(`LEFT ${bob.name}`), []);
+    match(await ann.ask("WHO"), /^USERS /);
+  },
+});
+
+Deno.test({
+  name:
+    "a client dropped for a broadcast it cannot take is out of the room before its sender's next line",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    await using server = chatServer({ maxQueue: 64 });
+    const names = new Names();
+    await using ann = await ChatClient.login(server.target, names, "ann");
+    await using bob = await ChatClient.login(server.target, names, "bob");
+    await ann.linesUntil(`JOINED ${bob.name}`);
+    // One write, one read: each MSG fits Bob's queue, the two do not; Bob
+    // has left before the WHO behind them is answered.
+    const text = "x".repeat(40);
+    await ann.send(`SAY ${text}\nSAY ${text}\nWHO`);
+    strictEqual(await ann.next(), `LEFT ${bob.name}`);
+    deepStrictEqual(ownUsers(await ann.next(), names), [ann.name]);
+    await server.log.waitFor(`${bob.name} dropped`);
   },
 });
 

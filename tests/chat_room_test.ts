@@ -80,6 +80,8 @@ Deno.test("stripControls() removes C0, DEL and C1, keeps everything else", () =>
     "a[2Jb1mcdef",
   );
   strictEqual(stripControls("héllo wörld 👋 名前"), "héllo wörld 👋 名前");
+  // DEL and C1 on their own, with no C0 control beside them.
+  strictEqual(stripControls("a\x7fb\u0085c\u009bd"), "abcd");
   ok(isBlank(stripControls("\x07\x1b ")));
   fc.assert(
     fc.property(fc.string({ unit: "binary" }), (text) => {
@@ -144,6 +146,38 @@ Deno.test("Room: MSG to all but the sender, stored once in the room's log", () =
   deepStrictEqual(cat.text, ["MSG ann hi all\n"]);
   strictEqual(bob.lines[0].buffer, cat.lines[0].buffer, "stored once");
   strictEqual(bob.lines[0].byteOffset, cat.lines[0].byteOffset);
+});
+
+Deno.test("Room: MSG and PRIVATE leave at once; only JOINED and LEFT may wait", () => {
+  /** Records how each line was queued. */
+  class KindMember extends FakeMember {
+    readonly kinds: string[] = [];
+    override send(line: Uint8Array): void {
+      this.kinds.push("send");
+      super.send(line);
+    }
+    override share(line: SharedLine): void {
+      this.kinds.push("share");
+      super.share(line);
+    }
+    override notify(notice: SharedLine): void {
+      this.kinds.push("notify");
+      this.lines.push(notice.segment.subarray(notice.start, notice.end));
+    }
+  }
+  const room = new Room<KindMember>();
+  const [ann, bob, cat] = ["ann", "bob", "cat"].map((n) => new KindMember(n));
+  for (const m of [ann, bob, cat]) room.join(m);
+  room.say(ann, "hi");
+  room.tell(ann, "bob", "psst");
+  room.leave(cat);
+  deepStrictEqual(bob.text, [
+    "JOINED cat\n",
+    "MSG ann hi\n",
+    "PRIVATE ann psst\n",
+    "LEFT cat\n",
+  ]);
+  deepStrictEqual(bob.kinds, ["notify", "share", "send", "notify"]);
 });
 
 Deno.test("Room: PRIVATE to one member; LEFT to the others", () => {
