@@ -196,11 +196,10 @@ async function main(): Promise<void> {
   // Ready for Ctrl+C or SIGTERM before saying so: a script that reads the
   // first line may stop us right after it.
   const stopped = new Promise((stop) => onShutdown(stop));
-  console.log(`Chat server listening on ${formatAddr(server.addr)}`);
+  stdout.print(`Chat server listening on ${formatAddr(server.addr)}`);
   await stopped;
   await server.close();
-  stdout.flush();
-  console.log("Chat server stopped");
+  stdout.print("Chat server stopped");
 }
 
 if (import.meta.main) await runMain(main, COMMAND);

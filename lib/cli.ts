@@ -6,11 +6,13 @@
  * {@linkcode runMain} turns the errors a person can cause (bad flags, a port
  * in use, a server that is not running) into one plain sentence and the exit
  * code the contract asks for: 2 for misuse, 1 for a failure, never a stack
- * trace. A script that writes through {@linkcode writeStdout} or
- * {@linkcode printLine} (the calculator client's prompts, the time client's
- * lines, the chat window's) ends quietly, exit 0, once its stdout is closed
- * (`| head`); `console.log` drops what a closed stdout cannot take, and says
- * nothing. Anything else is a bug and still crashes loudly.
+ * trace. The clients write stdout through {@linkcode writeStdout} or
+ * {@linkcode printLine}: a client ends quietly, exit 0, once its stdout is
+ * closed (`| head`), and with one sentence, exit 1, when the system refuses
+ * the write (`> out.txt` on a full disk), where `console.log` would drop the
+ * line in silence or crash with a stack trace. (A server's log goes on
+ * without its lines instead: lib/batched_log.ts.) Anything else is a bug and
+ * still crashes loudly.
  *
  * @example
  * ```ts
@@ -150,6 +152,32 @@ export class OutputClosed extends Error {
   override name = "OutputClosed";
 }
 
+/**
+ * The system refused a write to stdout (`> /dev/full`, `> out.txt` on a
+ * disk that has filled up): one plain sentence, exit 1, as any
+ * {@linkcode FatalError}.
+ */
+export class OutputRefused extends FatalError {
+  override name = "OutputRefused";
+}
+
+/**
+ * Whether `error` says stdout cannot take more lines
+ * ({@linkcode OutputClosed}, {@linkcode OutputRefused}): what a script that
+ * only passes lines on (a server's log) drops, where a client stops.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isOutputFailure, OutputClosed } from "./cli.ts";
+ * assert(isOutputFailure(new OutputClosed("stdout is closed")));
+ * assert(!isOutputFailure(new TypeError("a bug")));
+ * ```
+ */
+export function isOutputFailure(error: unknown): boolean {
+  return error instanceof OutputClosed || error instanceof OutputRefused;
+}
+
 /** Thrown by {@linkcode parseFlags} for `--help` after printing the usage. */
 class HelpShown extends Error {}
 
@@ -276,7 +304,7 @@ export function parseFlags<const C extends CommandSpec>(
     throw new UsageError(firstSentence((error as Error).message));
   }
   if (values.help) {
-    console.log(usage(command));
+    printLine(usage(command));
     throw new HelpShown();
   }
   const result: Record<string, unknown> = {};
@@ -415,7 +443,8 @@ const encoder = new TextEncoder();
 /**
  * Write `text` to stdout as it is (a prompt, with no line end). A closed
  * stdout throws {@linkcode OutputClosed}: the system's `BrokenPipe` looks
- * just like a socket's, and a client would take it for a lost server.
+ * just like a socket's, and a client would take it for a lost server. A
+ * refused write (a full disk) throws {@linkcode OutputRefused}, which says so.
  * (`console.log` tells nobody: it drops what a closed stdout cannot take.)
  *
  * @example
@@ -428,7 +457,7 @@ export async function writeStdout(text: string): Promise<void> {
   try {
     await writeAll(Deno.stdout, encoder.encode(text));
   } catch (error) {
-    throw closedOutput(error);
+    throw outputFailure(error);
   }
 }
 
@@ -436,7 +465,9 @@ export async function writeStdout(text: string): Promise<void> {
  * `console.log` for a script that prints until stopped, whose output may be
  * piped into `head`: a closed stdout throws {@linkcode OutputClosed}, where
  * `console.log` would drop the line in silence and leave the script
- * running for nobody.
+ * running for nobody. A refused write (`> /dev/full`, a full disk) throws
+ * {@linkcode OutputRefused} with a plain sentence, where `console.log` would
+ * throw the system's error.
  *
  * @example
  * ```ts
@@ -452,15 +483,25 @@ export function printLine(line: string): void {
       written += Deno.stdout.writeSync(bytes.subarray(written));
     }
   } catch (error) {
-    throw closedOutput(error);
+    throw outputFailure(error);
   }
 }
 
-/** A write to stdout failed: {@linkcode OutputClosed} if nobody reads it, else `error`. */
-function closedOutput(error: unknown): unknown {
-  return error instanceof Deno.errors.BrokenPipe
-    ? new OutputClosed("stdout is closed")
-    : error;
+/**
+ * A write to stdout failed: {@linkcode OutputClosed} if nobody reads it,
+ * {@linkcode OutputRefused} with a plain sentence if the system refused the
+ * write (`> /dev/full`, a full disk under `> log.txt`), else `error`.
+ */
+function outputFailure(error: unknown): unknown {
+  if (error instanceof Deno.errors.BrokenPipe) {
+    return new OutputClosed("stdout is closed");
+  }
+  if (errnoName(error) === undefined) return error;
+  return new OutputRefused(
+    `Cannot write the output: ${
+      plainReason(error as Error)
+    } (check where stdout goes)`,
+  );
 }
 
 /**

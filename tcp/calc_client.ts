@@ -28,6 +28,7 @@ import {
   FatalError,
   inputFailure,
   parseFlags,
+  printLine,
   runMain,
   timeoutFlag,
   writeStdout,
@@ -112,21 +113,21 @@ async function session(
       `The server refused the name: ${escapeControls(greeting)}`,
     );
   }
-  console.log(escapeControls(greeting));
+  printLine(escapeControls(greeting));
   while (true) {
     const line = await keyboard.ask(PROMPT) ?? "q";
     const text = trimWhitespace(line);
     if (text.toLowerCase() === "q") {
-      console.log(escapeControls(await server.ask("q"))); // Session ended
+      printLine(escapeControls(await server.ask("q"))); // Session ended
       return;
     }
     const problem = whyNotSent(text);
     if (problem) {
-      console.log(`Not sent: ${problem}`);
+      printLine(`Not sent: ${problem}`);
       continue;
     }
     // The server's answer as it is, unless it would act on the terminal.
-    console.log(escapeControls(await server.ask(text)));
+    printLine(escapeControls(await server.ask(text)));
   }
 }
 
@@ -191,11 +192,11 @@ function openKeyboard(): Keyboard {
     async ask(prompt: string): Promise<string | null> {
       await writeStdout(prompt); // nobody reads stdout (| head): OutputClosed
       const line = await lines.readLine().catch((error) => {
-        console.log(); // the sentence goes on a line of its own
+        printLine(""); // the sentence goes on a line of its own
         throw stdinFailure(error);
       });
-      if (line === null) console.log(); // end of input: leave the prompt's line
-      else if (echo) console.log(line);
+      if (line === null) printLine(""); // end of input: leave the prompt's line
+      else if (echo) printLine(line);
       return line;
     },
   };

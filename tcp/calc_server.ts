@@ -248,11 +248,10 @@ async function main(): Promise<void> {
   // Ready for Ctrl+C or SIGTERM before saying so: a script that reads the
   // first line may stop us right after it.
   const stopped = new Promise((stop) => onShutdown(stop));
-  console.log(`Calculator server listening on ${formatAddr(server.addr)}`);
+  stdout.print(`Calculator server listening on ${formatAddr(server.addr)}`);
   await stopped;
   await server.close();
-  stdout.flush();
-  console.log("Calculator server stopped");
+  stdout.print("Calculator server stopped");
 }
 
 if (import.meta.main) await runMain(main, COMMAND);

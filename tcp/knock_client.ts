@@ -30,6 +30,7 @@ import {
   clientFlags,
   FatalError,
   parseFlags,
+  printLine,
   runMain,
   timeoutFlag,
 } from "../lib/cli.ts";
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
     timeout: flags.timeout,
   });
   const server = formatAddr(conn.remoteAddr);
-  console.log(`Connected to ${server} from ${formatAddr(conn.localAddr)}`);
+  printLine(`Connected to ${server} from ${formatAddr(conn.localAddr)}`);
 
   try {
     // A server that accepts but never answers: give up after --timeout.
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
         `${server} closed the connection without answering (is it the knock-knock server?)`,
       );
     }
-    console.log(`Answer from ${server}: ${quote(answer)}`);
+    printLine(`Answer from ${server}: ${quote(answer)}`);
   } catch (error) {
     throw failure(error, server);
   } finally {
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
 /** Send `Knock knock`; the answer line, or `null` if the server closed. */
 async function knock(conn: Deno.TcpConn, server: string) {
   await writeLine(conn, MESSAGE);
-  console.log(`Sent ${quote(MESSAGE)} to ${server}`);
+  printLine(`Sent ${quote(MESSAGE)} to ${server}`);
   return await new LineReader(conn).readLine();
 }
 

@@ -26,6 +26,7 @@
  * @module
  */
 
+import { batchedStdout } from "../lib/batched_log.ts";
 import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
 import { isConnectionLost } from "../lib/errors.ts";
 import { LineReader, LineTooLongError, writeLine } from "../lib/lines.ts";
@@ -122,18 +123,20 @@ async function answerKnock(
 
 async function main(): Promise<void> {
   const flags = parseFlags(COMMAND);
+  const stdout = batchedStdout(); // a full disk under `> log.txt` stops no server
   const server = startKnockServer({
     hostname: flags.host,
     port: flags.port,
+    log: stdout.log,
     onBug: reportBug,
   });
   // Ready for Ctrl+C or SIGTERM before saying so: a script that reads the
   // first line may stop us right after it.
   const stopped = new Promise((stop) => onShutdown(stop));
-  console.log(`Knock-knock server listening on ${formatAddr(server.addr)}`);
+  stdout.print(`Knock-knock server listening on ${formatAddr(server.addr)}`);
   await stopped;
   await server.close();
-  console.log("Knock-knock server stopped");
+  stdout.print("Knock-knock server stopped");
 }
 
 if (import.meta.main) await runMain(main, COMMAND);

@@ -171,17 +171,20 @@ Deno.test("parseFlags()", async (t) => {
     "--help prints the usage and stops, without a UsageError",
     () => {
       const printed: string[] = [];
-      const log = console.log;
-      console.log = (text: string) => printed.push(text);
+      const write = Deno.stdout.writeSync;
+      Deno.stdout.writeSync = (bytes: Uint8Array) => {
+        printed.push(new TextDecoder().decode(bytes));
+        return bytes.length;
+      };
       try {
         assert.throws(
           () => parseFlags(COMMAND, ["--port", "1", "--help"]),
           (error) => error instanceof Error && !(error instanceof UsageError),
         );
       } finally {
-        console.log = log;
+        Deno.stdout.writeSync = write;
       }
-      assert.deepEqual(printed, [usage(COMMAND)]);
+      assert.deepEqual(printed, [`${usage(COMMAND)}\n`]);
     },
   );
 });

@@ -245,18 +245,68 @@ export function runWithStdinFrom(
   args: string[],
   options: Omit<ScriptOptions, "stdin"> & { writeOnly?: boolean } = {},
 ): Promise<ScriptResult> {
-  const deno = [Deno.execPath(), ...runArgs(script, args, options)];
   const redirect = options.writeOnly ? "0>>" : "<";
-  // exec: the shell becomes the script, so a timeout stops the script itself.
-  const command = new Deno.Command("sh", {
-    args: ["-c", `exec "$0" "$@" ${redirect} "$STDIN_PATH"`, ...deno],
+  return runToEnd(
+    redirected(`${redirect} "$STDIN_PATH"`, script, args, options, {
+      STDIN_PATH: path,
+    }),
+    options,
+  );
+}
+
+/**
+ * Run a script with its stdout on /dev/full, where every write fails with
+ * ENOSPC as on a full disk (`> log.txt`), and collect its exit code and
+ * stderr (see {@linkcode runScript}).
+ */
+export function runWithStdoutFull(
+  script: string,
+  args: string[],
+  options: Omit<ScriptOptions, "stdin"> = {},
+): Promise<ScriptResult> {
+  return runToEnd(
+    redirected(">/dev/full", script, args, options),
+    options,
+  );
+}
+
+/**
+ * Start a script with its stdout on /dev/full (see
+ * {@linkcode runWithStdoutFull}). Its stderr takes the place of its stdout
+ * (`2>&1 >/dev/full`), so {@linkcode RunningScript.waitFor} waits for a
+ * warning, and `stop()` returns the warnings as `stdout`.
+ */
+export function startWithStdoutFull(
+  script: string,
+  args: string[],
+  options: Omit<ScriptOptions, "stdin"> = {},
+): RunningScript {
+  return new RunningScript(
+    redirected("2>&1 >/dev/full", script, args, options).spawn(),
+  );
+}
+
+/**
+ * `sh -c 'exec deno run ... <redirections>'`: the shell opens the files,
+ * which `Deno.Command` cannot do, and becomes the script (exec), so a
+ * timeout stops the script itself.
+ */
+function redirected(
+  redirections: string,
+  script: string,
+  args: string[],
+  options: ScriptOptions,
+  env: Record<string, string> = {},
+): Deno.Command {
+  const deno = [Deno.execPath(), ...runArgs(script, args, options)];
+  return new Deno.Command("sh", {
+    args: ["-c", `exec "$0" "$@" ${redirections}`, ...deno],
     cwd: ROOT,
-    env: { NO_COLOR: "1", ...options.env, STDIN_PATH: path },
+    env: { NO_COLOR: "1", ...options.env, ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   });
-  return runToEnd(command, options);
 }
 
 /**

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { FatalError, parseFlags, runMain } from "../lib/cli.ts";
+import { FatalError, parseFlags, printLine, runMain } from "../lib/cli.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -50,9 +50,9 @@ async function main(): Promise<void> {
     const path = `${out}/${entry.output}`;
     const partner = entries.find((e) => e.output === partnerOf(entry.output));
     await Deno.writeTextFile(path, header(entry, source, partner) + code);
-    console.log(`${path.padEnd(28)} deno run ${runLine(entry)}`);
+    printLine(`${path.padEnd(28)} deno run ${runLine(entry)}`);
   }
-  console.log(`${entries.length} files written to ${out}/`);
+  printLine(`${entries.length} files written to ${out}/`);
 }
 
 /**

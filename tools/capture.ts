@@ -14,7 +14,13 @@
  * @module
  */
 
-import { FatalError, parseFlags, runMain, UsageError } from "../lib/cli.ts";
+import {
+  FatalError,
+  parseFlags,
+  printLine,
+  runMain,
+  UsageError,
+} from "../lib/cli.ts";
 import { LineReader, streamSource } from "../lib/lines.ts";
 import { onShutdown } from "../lib/net.ts";
 import { quote } from "../lib/printable.ts";
@@ -68,23 +74,24 @@ async function main(): Promise<number> {
   const { exercise, flags } = parseCommandLine(Deno.args);
   const filter = captureFilter(EXERCISES[exercise], flags.port);
   const decodeAs = decodeAsData(EXERCISES[exercise], flags.port);
-  const tshark = spawnTshark(tsharkArgs({ ...flags, filter, decodeAs }));
-  console.log(
+  printLine(
     `Capturing '${filter}' on ${flags.interface} (Ctrl+C to stop). ` +
       `Make traffic in another terminal: ${EXERCISES[exercise].run}`,
   );
+  const tshark = spawnTshark(tsharkArgs({ ...flags, filter, decodeAs }));
   // Ctrl+C (or SIGTERM) stops tshark, which prints a count and exits; in a
   // terminal it gets Ctrl+C itself too, and a second SIGINT does no harm.
-  const removeHandlers = onShutdown(() => {
+  const stopTshark = () => {
     try {
       tshark.kill("SIGINT");
     } catch {
       // it has exited already
     }
-  });
+  };
+  const removeHandlers = onShutdown(stopTshark);
   try {
     for await (const line of new LineReader(streamSource(tshark.stdout))) {
-      for (const out of formatPacket(line.split("\t"))) console.log(out);
+      for (const out of formatPacket(line.split("\t"))) printLine(out);
     }
     const { code } = await tshark.status;
     if (code !== 0) {
@@ -96,6 +103,8 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     removeHandlers();
+    stopTshark(); // still running if our stdout was refused: not left behind
+    await tshark.status;
   }
 }
 

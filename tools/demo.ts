@@ -10,7 +10,7 @@
  * @module
  */
 
-import { parseFlags, runMain } from "../lib/cli.ts";
+import { isOutputFailure, parseFlags, printLine, runMain } from "../lib/cli.ts";
 import { onShutdown } from "../lib/net.ts";
 import { Actor } from "./actor.ts";
 
@@ -40,27 +40,33 @@ async function main(): Promise<number> {
   // Ctrl+C reaches every script too; a signal to this process alone must
   // not leave a server running.
   onShutdown(async (signal) => {
-    console.log(`\nStopped (${signal}): stopping the scripts still running.`);
+    try {
+      printLine(`\nStopped (${signal}): stopping the scripts still running.`);
+    } catch (error) {
+      if (!isOutputFailure(error)) throw error; // a bug
+    }
     await Actor.stopAll();
     Deno.exit(signal === "SIGINT" ? 130 : 143);
   });
   const failed: string[] = [];
+  // Between parts no script runs: a stdout that is closed (`| head`) or
+  // refused (a full disk) may end the demo here (lib/cli.ts runMain).
   for (const part of PARTS) {
-    console.log(`\n== ${part.title} ==\n`);
+    printLine(`\n== ${part.title} ==\n`);
     try {
       await part.play();
     } catch (error) {
-      console.log(`\nFAILED: ${(error as Error).message}`);
+      printLine(`\nFAILED: ${(error as Error).message}`);
       failed.push(part.title);
     }
   }
-  console.log();
+  printLine("");
   if (failed.length > 0) {
-    console.log(`${failed.length} of ${PARTS.length} parts failed:`);
-    for (const title of failed) console.log(`  ${title}`);
+    printLine(`${failed.length} of ${PARTS.length} parts failed:`);
+    for (const title of failed) printLine(`  ${title}`);
     return 1;
   }
-  console.log(`All ${PARTS.length} parts ran as expected.`);
+  printLine(`All ${PARTS.length} parts ran as expected.`);
   return 0;
 }
 

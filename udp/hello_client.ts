@@ -24,6 +24,7 @@ import {
   clientFlags,
   FatalError,
   parseFlags,
+  printLine,
   runMain,
   timeoutFlag,
 } from "../lib/cli.ts";
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
     socket.close();
   }, flags.timeout * 1000);
   try {
-    console.log(`Sending ${showDatagram(message)} to ${formatAddr(server)}`);
+    printLine(`Sending ${showDatagram(message)} to ${formatAddr(server)}`);
     await socket.send(message, server).catch((e) => {
       throw sendFailure(e, server);
     });
@@ -81,10 +82,10 @@ async function main(): Promise<void> {
       const [data, sender] = await socket.receive();
       // Anybody can send to our port: only the server's datagram is the answer.
       if (sameAddr(sender, server)) {
-        console.log(`Answer from ${addrText(sender)}: ${showDatagram(data)}`);
+        printLine(`Answer from ${addrText(sender)}: ${showDatagram(data)}`);
         return;
       }
-      console.log(`Ignored a datagram from ${addrText(sender)}`);
+      printLine(`Ignored a datagram from ${addrText(sender)}`);
     }
   } catch (error) {
     if (!timedOut) throw error;

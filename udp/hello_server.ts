@@ -25,6 +25,7 @@
  * @module
  */
 
+import { batchedStdout } from "../lib/batched_log.ts";
 import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
 import { formatAddr, listenUdp, onShutdown } from "../lib/net.ts";
 import {
@@ -132,13 +133,18 @@ export async function serveHello(
 
 async function main(): Promise<void> {
   const flags = parseFlags(COMMAND);
-  const server = startHelloServer({ hostname: flags.host, port: flags.port });
+  const stdout = batchedStdout(); // a full disk under `> log.txt` stops no server
+  const server = startHelloServer({
+    hostname: flags.host,
+    port: flags.port,
+    log: stdout.log,
+  });
   // Listen for Ctrl+C and SIGTERM before saying we are ready.
   const stopped = new Promise((stop) => onShutdown(stop));
-  console.log(`UDP hello server listening on ${formatAddr(server.addr)}`);
+  stdout.print(`UDP hello server listening on ${formatAddr(server.addr)}`);
   await stopped;
   await server.close();
-  console.log("UDP hello server stopped");
+  stdout.print("UDP hello server stopped");
 }
 
 if (import.meta.main) await runMain(main, COMMAND);

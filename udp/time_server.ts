@@ -288,11 +288,10 @@ async function main(): Promise<void> {
   });
   // Listen for Ctrl+C and SIGTERM before saying we are ready.
   const stopped = new Promise((stop) => onShutdown(stop));
-  console.log(`UDP time server listening on ${formatAddr(server.addr)}`);
+  stdout.print(`UDP time server listening on ${formatAddr(server.addr)}`);
   await stopped;
   await server.close();
-  stdout.flush();
-  console.log("UDP time server stopped");
+  stdout.print("UDP time server stopped");
 }
 
 if (import.meta.main) await runMain(main, COMMAND);
