@@ -110,7 +110,7 @@ async function session(
   const greeting = await server.ask(name);
   if (greeting.startsWith("ERROR")) {
     throw new FatalError(
-      `The server refused the name: ${escapeControls(greeting)}`,
+      `The calculator server refused: ${escapeControls(greeting)}`,
     );
   }
   printLine(escapeControls(greeting));

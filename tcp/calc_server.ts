@@ -43,6 +43,13 @@ import {
 /** The port of the contract's table (12003/tcp). */
 export const DEFAULT_PORT = 12003;
 
+/**
+ * Most sessions at once: past it a client gets `ERROR server full`, so that
+ * a runaway loop of connections (a student's client that never closes) is
+ * told no before the server runs out of file descriptors for everyone.
+ */
+export const DEFAULT_MAX_CLIENTS = 4096;
+
 /** Longest name, in characters (code points). */
 export const MAX_NAME_CHARS = 32;
 
@@ -59,7 +66,16 @@ const COMMAND = {
   name: "calc-server",
   summary:
     "TCP calculator server: one session per client, one answer per line.",
-  flags: serverFlags(DEFAULT_PORT),
+  flags: {
+    ...serverFlags(DEFAULT_PORT),
+    "max-clients": {
+      kind: "integer",
+      min: 1,
+      default: DEFAULT_MAX_CLIENTS,
+      help:
+        `most sessions at once; more get ERROR server full (default ${DEFAULT_MAX_CLIENTS})`,
+    },
+  },
 } as const;
 
 /** Where to listen, and where the log lines go (tests collect them). */
@@ -70,6 +86,8 @@ export interface CalcServerOptions {
   log?: (line: string) => void;
   /** A session that fails with a bug: default crash (tests); the script reports it. */
   onBug?: ServeOptions["onBug"];
+  /** Most sessions at once (default {@linkcode DEFAULT_MAX_CLIENTS}). */
+  maxClients?: number;
 }
 
 /** A running calculator server. */
@@ -78,18 +96,48 @@ export type CalcServer = TcpServer;
 /** Listen, and run a session for every client until {@linkcode CalcServer.close}. */
 export function startCalcServer(options: CalcServerOptions): CalcServer {
   const log = options.log ?? console.log;
+  const maxClients = options.maxClients ?? DEFAULT_MAX_CLIENTS;
   const listener = listenTcp(options.hostname, options.port);
+  let sessions = 0; // under way; the refused are not counted
+  async function serve(conn: Deno.TcpConn): Promise<void> {
+    if (sessions >= maxClients) return await refuseFull(conn, log);
+    sessions++;
+    try {
+      await runSession(conn, log);
+    } finally {
+      sessions--;
+    }
+  }
   // Each connection gets its own task, and the loop goes straight back to
   // accept the next client (lib/tcp_server.ts).
   return serveConnections(
     listener,
-    (conn) => runSession(conn, log),
+    serve,
     {
       onAcceptError: (error) =>
         log(`Cannot accept a connection: ${error.message}`),
       onBug: options.onBug,
     },
   );
+}
+
+/**
+ * One client too many: its first line, whatever it is, gets this answer,
+ * sent at once, and the server closes.
+ *
+ *     (any line)  -> ERROR server full    closes
+ */
+async function refuseFull(
+  conn: Deno.TcpConn,
+  log: (line: string) => void,
+): Promise<void> {
+  log(`${formatAddr(conn.remoteAddr)} refused: server full`);
+  try {
+    await writeAll(conn, encodeLine("ERROR server full"));
+    await hangUp(conn);
+  } catch (error) {
+    if (!isConnectionLost(error)) throw error;
+  }
 }
 
 /** What the server knows about one client. */
@@ -244,6 +292,7 @@ async function main(): Promise<void> {
     port: flags.port,
     log: stdout.log,
     onBug: reportBug,
+    maxClients: flags["max-clients"],
   });
   // Ready for Ctrl+C or SIGTERM before saying so: a script that reads the
   // first line may stop us right after it.

@@ -184,7 +184,7 @@ Deno.test("calc client", async (t) => {
     assert.equal(result.code, 1);
     assert.equal(
       result.stderr,
-      "The server refused the name: ERROR invalid name (1-32 characters, no control characters)\n",
+      "The calculator server refused: ERROR invalid name (1-32 characters, no control characters)\n",
     );
   });
 

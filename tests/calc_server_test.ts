@@ -14,6 +14,7 @@
 
 import assert from "node:assert/strict";
 import { writeAll } from "../lib/lines.ts";
+import { formatAddr } from "../lib/net.ts";
 import { closeQuietly } from "../lib/tcp_server.ts";
 import { startCalcServer } from "../tcp/calc_server.ts";
 import {
@@ -435,6 +436,78 @@ Deno.test("calc server: many sessions at once", async (t) => {
       });
     },
   );
+});
+
+/** Our server with at most `maxClients` sessions, its log collected. */
+async function withLimit(
+  maxClients: number,
+  check: (target: Target, log: LogCollector) => Promise<void>,
+): Promise<void> {
+  const log = new LogCollector();
+  await using server = startCalcServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    log: log.add,
+    maxClients,
+  });
+  await check(server.addr, log);
+}
+
+Deno.test("calc server: --max-clients", OWN_ONLY, async (t) => {
+  await t.step(
+    "one client too many gets ERROR server full, the others go on",
+    async () => {
+      await withLimit(2, async (target, log) => {
+        await using ann = await session(target, "ann");
+        await using bob = await session(target, "bob");
+        await using carl = await TestClient.connect(target);
+        assert.equal(await carl.ask("carl"), "ERROR server full");
+        await carl.expectClosed();
+        const [port] = /\d+$/.exec(formatAddr(carl.conn.localAddr))!;
+        await log.waitFor(`127.0.0.1:${port} refused: server full`);
+        assert.equal(await ann.ask("1 + 1"), "2");
+        assert.equal(await bob.ask("2 + 2"), "4");
+      });
+    },
+  );
+
+  await t.step("a session that ends frees its place", async () => {
+    await withLimit(1, async (target, log) => {
+      const ann = await session(target, "ann");
+      ann.close();
+      // Logged as the session's task ends: the next accept comes after.
+      await log.waitFor("ann: Session ended (disconnected)");
+      await using bob = await session(target, "bob");
+      assert.equal(await bob.ask("6 * 7"), "42");
+    });
+  });
+
+  await t.step("a refused client takes no place while it lingers", async () => {
+    await withLimit(1, async (target, log) => {
+      const ann = await session(target, "ann");
+      await using carl = await TestClient.connect(target);
+      assert.equal(await carl.answer(), "ERROR server full");
+      // carl stays connected: the server waits up to 2 s for him to close.
+      ann.close();
+      await log.waitFor("ann: Session ended (disconnected)");
+      await using dave = await session(target, "dave");
+      assert.equal(await dave.ask("1 - 1"), "0");
+    });
+  });
+
+  await t.step("the flag: in --help, and checked", async () => {
+    const help = await runScript(SERVER, ["--help"]);
+    assert.match(help.stdout, /--max-clients N .*\(default 4096\)/);
+    const bad = await runScript(SERVER, ["--max-clients", "0"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--max-clients/);
+    await using server = await startServer(SERVER, ["--max-clients", "1"]);
+    const target = { hostname: server.host, port: server.port };
+    await using _ann = await session(target, "ann");
+    await using bob = await TestClient.connect(target);
+    assert.equal(await bob.ask("bob"), "ERROR server full");
+    await server.waitFor(/refused: server full$/);
+  });
 });
 
 Deno.test("calc server: what it prints", OWN_ONLY, async (t) => {
