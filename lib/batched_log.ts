@@ -77,7 +77,10 @@ export function batchedStdout(
     const queued = lines;
     lines = [];
     const news = lost > 0
-      ? [`(${lost} lines of this log could not be written)`, ...queued]
+      ? [
+        `(log lines lost while stdout could not be written: ${lost})`,
+        ...queued,
+      ]
       : queued;
     try {
       output.write(news.join("\n")); // one write for them all

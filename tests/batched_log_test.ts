@@ -62,7 +62,7 @@ Deno.test("a refused write is said once, and the lost lines are counted", () => 
   log.print("three"); // space again
   log.print("four");
   assert.deepEqual(stdout.writes, [
-    "(3 lines of this log could not be written)\nthree",
+    "(log lines lost while stdout could not be written: 3)\nthree",
     "four",
   ]);
 });
