@@ -491,8 +491,16 @@ export function printLine(line: string): void {
  * A write to stdout failed: {@linkcode OutputClosed} if nobody reads it,
  * {@linkcode OutputRefused} with a plain sentence if the system refused the
  * write (`> /dev/full`, a full disk under `> log.txt`), else `error`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { outputFailure, OutputRefused } from "./cli.ts";
+ * const full = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
+ * assert(outputFailure(full) instanceof OutputRefused);
+ * ```
  */
-function outputFailure(error: unknown): unknown {
+export function outputFailure(error: unknown): unknown {
   if (error instanceof Deno.errors.BrokenPipe) {
     return new OutputClosed("stdout is closed");
   }
