@@ -24,7 +24,12 @@
  */
 
 import { batchedStdout } from "../lib/batched_log.ts";
-import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
+import {
+  maxClientsFlag,
+  parseFlags,
+  runMain,
+  serverFlags,
+} from "../lib/cli.ts";
 import { MAX_LINE_BYTES } from "../lib/lines.ts";
 import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
 import {
@@ -52,13 +57,7 @@ const COMMAND = {
   summary: "Chat room server (LOGIN, SAY, WHO, TELL, QUIT), CONTRACT 3.5.",
   flags: {
     ...serverFlags(DEFAULT_PORT),
-    "max-clients": {
-      kind: "integer",
-      min: 1,
-      default: DEFAULT_MAX_CLIENTS,
-      help:
-        `most connections at once; more get ERROR server full (default ${DEFAULT_MAX_CLIENTS})`,
-    },
+    ...maxClientsFlag(DEFAULT_MAX_CLIENTS, "connections"),
     "login-timeout": {
       kind: "number",
       placeholder: "S",

@@ -162,20 +162,34 @@ export class OutputRefused extends FatalError {
 }
 
 /**
- * Whether `error` says stdout cannot take more lines
- * ({@linkcode OutputClosed}, {@linkcode OutputRefused}): what a script that
- * only passes lines on (a server's log) drops, where a client stops.
+ * `print` (default {@linkcode printLine}) for lines that are passed on, not
+ * the point (a server's log shown by a tool): once stdout is closed
+ * ({@linkcode OutputClosed}) or refused ({@linkcode OutputRefused}), later
+ * lines are dropped instead of thrown, so the caller goes on reading them
+ * (a script whose output pipe is full would stall).
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
- * import { isOutputFailure, OutputClosed } from "./cli.ts";
- * assert(isOutputFailure(new OutputClosed("stdout is closed")));
- * assert(!isOutputFailure(new TypeError("a bug")));
+ * import { printWhileOpen } from "./cli.ts";
+ * const show = printWhileOpen();
+ * show("[server] Connection from 127.0.0.1:50000");
  * ```
  */
-export function isOutputFailure(error: unknown): boolean {
-  return error instanceof OutputClosed || error instanceof OutputRefused;
+export function printWhileOpen(
+  print: (line: string) => void = printLine,
+): (line: string) => void {
+  let open = true;
+  return (line) => {
+    if (!open) return;
+    try {
+      print(line);
+    } catch (error) {
+      if (!(error instanceof OutputClosed || error instanceof OutputRefused)) {
+        throw error; // a bug
+      }
+      open = false;
+    }
+  };
 }
 
 /** Thrown by {@linkcode parseFlags} for `--help` after printing the usage. */
@@ -262,6 +276,30 @@ export function timeoutFlag(defaultSeconds: number, wait: string) {
       min: 0.01,
       max: 3600,
       help: `seconds to wait for ${wait} (default ${defaultSeconds})`,
+    },
+  } as const;
+}
+
+/**
+ * The `--max-clients` flag of a server that refuses one client too many
+ * with `ERROR server full`; `what` names what it counts.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maxClientsFlag, parseFlags } from "./cli.ts";
+ * const cmd = { name: "demo-server", summary: "Demo.", flags: maxClientsFlag(4096, "sessions") };
+ * assert(parseFlags(cmd, ["--max-clients", "2"])["max-clients"] === 2);
+ * ```
+ */
+export function maxClientsFlag(defaultCount: number, what: string) {
+  return {
+    "max-clients": {
+      kind: "integer",
+      min: 1,
+      default: defaultCount,
+      help:
+        `most ${what} at once; more get ERROR server full (default ${defaultCount})`,
     },
   } as const;
 }

@@ -21,7 +21,12 @@
  */
 
 import { batchedStdout } from "../lib/batched_log.ts";
-import { parseFlags, runMain, serverFlags } from "../lib/cli.ts";
+import {
+  maxClientsFlag,
+  parseFlags,
+  runMain,
+  serverFlags,
+} from "../lib/cli.ts";
 import { answerExpression, trimWhitespace } from "../lib/expression.ts";
 import { isConnectionLost } from "../lib/errors.ts";
 import {
@@ -68,13 +73,7 @@ const COMMAND = {
     "TCP calculator server: one session per client, one answer per line.",
   flags: {
     ...serverFlags(DEFAULT_PORT),
-    "max-clients": {
-      kind: "integer",
-      min: 1,
-      default: DEFAULT_MAX_CLIENTS,
-      help:
-        `most sessions at once; more get ERROR server full (default ${DEFAULT_MAX_CLIENTS})`,
-    },
+    ...maxClientsFlag(DEFAULT_MAX_CLIENTS, "sessions"),
   },
 } as const;
 

@@ -7,7 +7,10 @@
 import assert from "node:assert/strict";
 import {
   clientFlags,
+  OutputClosed,
+  OutputRefused,
   parseFlags,
+  printWhileOpen,
   serverFlags,
   usage,
   UsageError,
@@ -335,4 +338,26 @@ Deno.test("every script's default port is the contract's", async (t) => {
       );
     });
   }
+});
+
+Deno.test("printWhileOpen() drops the lines after stdout fails, and rethrows a bug", () => {
+  for (
+    const failure of [new OutputClosed("closed"), new OutputRefused("full")]
+  ) {
+    const printed: string[] = [];
+    const outcomes: (Error | undefined)[] = [undefined, failure, undefined];
+    const show = printWhileOpen((line) => {
+      const next = outcomes.shift();
+      if (next) throw next;
+      printed.push(line);
+    });
+    show("one");
+    show("two"); // fails: dropped, and so is what follows
+    show("three");
+    assert.deepEqual(printed, ["one"]);
+  }
+  const buggy = printWhileOpen(() => {
+    throw new TypeError("a bug");
+  });
+  assert.throws(() => buggy("line"), TypeError);
 });

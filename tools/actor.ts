@@ -12,7 +12,7 @@
  * @module
  */
 
-import { isOutputFailure, printLine } from "../lib/cli.ts";
+import { printWhileOpen } from "../lib/cli.ts";
 import { LineReader, streamSource } from "../lib/lines.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -62,7 +62,6 @@ export class Actor implements AsyncDisposable {
   #child: Deno.ChildProcess;
   #print: (line: string) => void;
   #showTyped: boolean;
-  #printing = true;
   #cursor = 0;
   #changed = Promise.withResolvers<void>();
   #reading: Promise<void>;
@@ -72,13 +71,14 @@ export class Actor implements AsyncDisposable {
   constructor(options: ActorOptions) {
     if (Actor.#stopped) throw new Error("stopped: no new script starts");
     this.tag = options.tag;
-    this.#print = options.print ?? printLine;
+    // Once stdout fails, the demo still waits for the lines it needs.
+    this.#print = printWhileOpen(options.print);
     this.#showTyped = options.showTyped ?? true;
     const flags = options.script.startsWith("udp/")
       ? ["--allow-net", "--unstable-net"]
       : ["--allow-net"];
     const args = ["run", ...flags, options.script, ...(options.args ?? [])];
-    this.#show(`$ deno ${args.join(" ")}`);
+    this.#print(`$ deno ${args.join(" ")}`);
     this.#child = new Deno.Command(Deno.execPath(), {
       args,
       cwd: ROOT,
@@ -100,22 +100,8 @@ export class Actor implements AsyncDisposable {
     const reader = new LineReader(streamSource(stream), { maxBytes: 1 << 20 });
     for await (const line of reader) {
       this.lines.push(line);
-      this.#show(`  ${this.tag.padStart(6)} ${mark} ${line}`);
+      this.#print(`  ${this.tag.padStart(6)} ${mark} ${line}`);
       this.#notify();
-    }
-  }
-
-  /**
-   * Print a line, while stdout takes them: once it is closed or refused,
-   * the demo still waits for the lines it needs, and says why it ended.
-   */
-  #show(line: string) {
-    if (!this.#printing) return;
-    try {
-      this.#print(line);
-    } catch (error) {
-      if (!isOutputFailure(error)) throw error; // a bug
-      this.#printing = false;
     }
   }
 
@@ -167,14 +153,14 @@ export class Actor implements AsyncDisposable {
 
   /** Type a line into the script's stdin (shown as `tag > line`). */
   async type(line: string): Promise<void> {
-    if (this.#showTyped) this.#show(`  ${this.tag.padStart(6)} > ${line}`);
+    if (this.#showTyped) this.#print(`  ${this.tag.padStart(6)} > ${line}`);
     await this.#writer!.write(new TextEncoder().encode(line + "\n"));
   }
 
   /** Close stdin: end of input, as Ctrl+D in a terminal. */
   async endInput(): Promise<void> {
     if (this.#showTyped) {
-      this.#show(`  ${this.tag.padStart(6)} > (end of input)`);
+      this.#print(`  ${this.tag.padStart(6)} > (end of input)`);
     }
     await this.#closeInput();
   }

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { isOutputFailure, parseFlags, printLine, runMain } from "../lib/cli.ts";
+import { parseFlags, printLine, printWhileOpen, runMain } from "../lib/cli.ts";
 import { onShutdown } from "../lib/net.ts";
 import { Actor } from "./actor.ts";
 
@@ -40,11 +40,9 @@ async function main(): Promise<number> {
   // Ctrl+C reaches every script too; a signal to this process alone must
   // not leave a server running.
   onShutdown(async (signal) => {
-    try {
-      printLine(`\nStopped (${signal}): stopping the scripts still running.`);
-    } catch (error) {
-      if (!isOutputFailure(error)) throw error; // a bug
-    }
+    printWhileOpen()(
+      `\nStopped (${signal}): stopping the scripts still running.`,
+    );
     await Actor.stopAll();
     Deno.exit(signal === "SIGINT" ? 130 : 143);
   });

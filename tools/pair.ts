@@ -15,9 +15,9 @@
 import {
   type CommandSpec,
   FatalError,
-  isOutputFailure,
   parseFlags,
   printLine,
+  printWhileOpen,
   runMain,
   UsageError,
 } from "../lib/cli.ts";
@@ -83,7 +83,9 @@ async function main(): Promise<number> {
     }
     printLine(`[server] ${first}`); // stdout refused: say so, stop the server
     const serverDone = Promise.all([
-      tag(serverLines, "[server] ", printLine),
+      // Read to the end even once stdout fails (the client, which shares
+      // it, says so): a server whose pipe is full would stop answering.
+      tag(serverLines, "[server] ", printWhileOpen()),
       tag(
         new LineReader(streamSource(server.stderr)),
         "[server] ",
@@ -134,27 +136,12 @@ Its server runs alongside on a free port of 127.0.0.1, and stops when the client
   };
 }
 
-/**
- * Print each of the server's lines after `prefix`. Once they cannot be
- * printed (stdout closed, or refused: the client, which shares it, says so)
- * they are still read, and dropped: a server whose pipe is full would stop
- * at its next log line, and stop answering the client.
- */
 async function tag(
   lines: LineReader,
   prefix: string,
   print: (line: string) => void,
 ): Promise<void> {
-  let printing = true;
-  for await (const line of lines) {
-    if (!printing) continue;
-    try {
-      print(prefix + line);
-    } catch (error) {
-      if (!isOutputFailure(error)) throw error; // a bug
-      printing = false;
-    }
-  }
+  for await (const line of lines) print(prefix + line);
 }
 
 if (import.meta.main) await runMain(main);
