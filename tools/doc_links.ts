@@ -22,6 +22,7 @@ export const GUIDES = [
   "chat/README.md",
   "docs/wireshark.md",
   "docs/stateless.md",
+  "bench/NOTES.md",
 ];
 
 const COMMAND = {
