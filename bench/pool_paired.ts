@@ -3,7 +3,7 @@
  * the paired ratio of two servers over all of them: the README's "paired"
  * column (bench/compare_table.ts) with more rounds than one run holds. One
  * 20-round run of fan-out 100 can put ours anywhere from 0.87x to 1.05x of
- * Node; a hundred rounds pin it down (README.md, "Performance").
+ * Node; a hundred rounds pin it down (bench/NOTES.md).
  *
  * Run:
  *   deno run --allow-read bench/pool_paired.ts fanout100 ours/node \

@@ -85,7 +85,8 @@ export interface OutboxOwner {
  * 250 ms behind the writes of later turns, so some readers got every message
  * of a busy room a quarter of a second late. Fan-out to 1000 readers: all
  * at once, 0.5x of the Node reference's rate and 3.7x its p99 latency; 16,
- * 32, 64 or 100 per turn, at par with it (README.md, "Performance").
+ * 32, 64 or 100 per turn, at par with it (bench/NOTES.md; git log of this
+ * file).
  */
 export const WRITES_PER_TURN = 32;
 
