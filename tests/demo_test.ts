@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { runScript, startScript } from "./support.ts";
+import { runScript, runWithStdoutClosed, startScript } from "./support.ts";
+import { assertUdpPortFree } from "./udp_support.ts";
 
 Deno.test("deno task demo plays every exercise and shows both sides", async (t) => {
   const demo = await runScript("tools/demo.ts", [], {
@@ -76,12 +77,24 @@ Deno.test("deno task demo: a SIGTERM to it alone stops the scripts it runs", asy
   assert.equal(result.code, 143, result.stderr);
   assert.match(result.stdout, /^Stopped \(SIGTERM\): stopping the scripts/m);
   // The UDP hello server it had started is gone: its port is free again.
-  const socket = Deno.listenDatagram({
-    hostname: "127.0.0.1",
-    port,
-    transport: "udp",
+  assertUdpPortFree(port);
+});
+
+Deno.test("deno task demo | head: it ends quietly, exit 0, no script left", async () => {
+  // Closed in the middle of the first part: the part plays on with its lines
+  // dropped, and the next heading, which cannot be written, ends the demo.
+  const result = await runWithStdoutClosed("tools/demo.ts", [], {
+    closeAfter: "  client | ",
+    denoFlags: ["--allow-run", "--allow-read"],
+    timeoutMs: 30_000,
   });
-  socket.close();
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, "");
+  const port = /server \| .*listening on 127\.0\.0\.1:(\d+)$/m
+    .exec(result.stdout)?.[1];
+  assert.ok(port, result.stdout);
+  // The UDP hello server it had started is gone: its port is free again.
+  assertUdpPortFree(Number(port));
 });
 
 Deno.test("deno task demo --help, and a flag it does not take", async () => {

@@ -1,9 +1,10 @@
 /**
  * Helpers for the UDP tests: a test socket that remembers who sent each
  * datagram and waits for the next one with a deadline, a fake server whose
- * behaviour a test scripts, a UDP port with nothing bound, the server a
- * protocol test judges (ours, or one named by `UDP_*_ADDR`), and sockets in
- * memory to see servers' loops talk to each other.
+ * behaviour a test scripts, a UDP port with nothing bound (and a check that
+ * a server's port is freed), the server a protocol test judges (ours, or one
+ * named by `UDP_*_ADDR`), and sockets in memory to see servers' loops talk to
+ * each other.
  *
  * @module
  */
@@ -162,6 +163,15 @@ export function freeUdpPort(): number {
   const { port } = socket.addr as Deno.NetAddr;
   socket.close();
   return port;
+}
+
+/**
+ * Check that a server once on this UDP port of 127.0.0.1 is gone: binding
+ * the port works (it throws `AddrInUse` while the server still holds it).
+ */
+export function assertUdpPortFree(port: number): void {
+  Deno.listenDatagram({ hostname: "127.0.0.1", port, transport: "udp" })
+    .close();
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   within,
 } from "./support.ts";
 import {
+  assertUdpPortFree,
   externalUdpTarget,
   FakeServer,
   freeUdpPort,
@@ -677,6 +678,30 @@ Deno.test(
     const stopped = lines.find((l) => l.startsWith("Stopped: "));
     assert.ok(stopped && !stopped.startsWith("Stopped: 20 "), result.stdout);
     assert.equal(lines.at(-1), "[server] UDP time server stopped");
+  },
+);
+
+Deno.test(
+  "deno task udp-time | head: the pair ends quietly, exit 0, its server gone",
+  OWN_ONLY,
+  async () => {
+    // No --count: the client would ask on for nobody, and the server's lines
+    // after the close meet a stdout that is gone. The pair says nothing of it
+    // and ends with its client, its server stopped.
+    const result = await runWithStdoutClosed("tools/pair.ts", [
+      ...["udp/time_server.ts", "udp/time_client.ts", "--request", "SEND_TIME"],
+      ...["--min-delay", "0.05", "--max-delay", "0.1"],
+    ], {
+      closeAfter: "SEND_TIME -> ",
+      denoFlags: ["--allow-run", "--allow-read"],
+      timeoutMs: 10_000,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, "");
+    const port = /^\[server\] UDP time server listening on 127\.0\.0\.1:(\d+)$/m
+      .exec(result.stdout)?.[1];
+    assert.ok(port, result.stdout);
+    assertUdpPortFree(Number(port)); // its server is stopped
   },
 );
 
