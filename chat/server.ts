@@ -142,28 +142,27 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
     loginTimeoutMs: (options.loginTimeout ?? DEFAULT_LOGIN_TIMEOUT_S) * 1000,
     lingerMs: (options.linger ?? DEFAULT_LINGER_S) * 1000,
     maxRate: options.maxRate ?? DEFAULT_MAX_RATE,
+    ended: (conn, session) => {
+      sessions.delete(conn);
+      refused.delete(session);
+    },
   };
 
   /** One client, from connect to close (its own I/O errors are caught). */
-  async function serve(conn: Deno.TcpConn): Promise<void> {
+  function serve(conn: Deno.TcpConn): Promise<void> {
     conn.setNoDelay(true); // each line leaves at once, not after the next
     const session = new Session(conn, context);
     const full = sessions.size - refused.size >= maxClients;
     sessions.set(conn, session);
     // run() logs "connected" at once, then waits for input: a refusal
     // is logged after that line, as it happens after the connection.
-    const running = session.run();
+    const running = session.run(); // ends with context.ended()
     if (full) {
       log(`${session.addr} refused: server full`);
       refused.add(session);
       session.end("ERROR server full");
     }
-    try {
-      await running;
-    } finally {
-      sessions.delete(conn);
-      refused.delete(session);
-    }
+    return running;
   }
 
   // Each connection gets its own task, and the loop goes straight back to

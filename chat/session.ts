@@ -60,6 +60,12 @@ export interface SessionContext {
    * is read more slowly (lib/throttle.ts).
    */
   maxRate: number;
+  /**
+   * Called once, as the session ends, its connection closed: the server
+   * forgets it. (One function for every session, where an `await` on each
+   * session's end would keep one more suspended function per idle client.)
+   */
+  ended: (conn: Deno.TcpConn, session: Session) => void;
 }
 
 /**
@@ -143,6 +149,7 @@ export class Session implements Member, OutboxOwner {
       // still queued, and it is still reading.
       await this.#drain();
       this.#close();
+      this.#context.ended(this.#conn, this);
       log(`${this.addr} disconnected`);
     }
   }

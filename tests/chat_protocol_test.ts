@@ -592,6 +592,11 @@ Deno.test({
   },
 });
 
+/** A test client's address as the server's log writes it. */
+function addrOf(client: ChatClient): string {
+  return `127.0.0.1:${(client.client.conn.localAddr as Deno.NetAddr).port}`;
+}
+
 Deno.test({
   name: "--max-clients: ERROR server full, then close",
   ignore: NEEDS_OWN_SERVER,
@@ -605,12 +610,15 @@ Deno.test({
     await using third = await ChatClient.connect(server.target, names);
     strictEqual(await third.next(), "ERROR server full");
     await third.expectClosed();
+    await server.log.waitFor(`${addrOf(third)} disconnected`);
     strictEqual(await idle.ask("QUIT"), "BYE");
     idle.close();
-    const port = (idle.client.conn.localAddr as Deno.NetAddr).port;
-    await server.log.waitFor(`127.0.0.1:${port} disconnected`);
+    await server.log.waitFor(`${addrOf(idle)} disconnected`);
     await using fourth = await ChatClient.login(server.target, names, "dan");
     strictEqual(await ann.next(), `JOINED ${fourth.name}`);
+    // Full again: the refused one, gone, no longer counts against the limit.
+    await using fifth = await ChatClient.connect(server.target, names);
+    strictEqual(await fifth.next(), "ERROR server full");
   },
 });
 
@@ -639,9 +647,8 @@ Deno.test({
     // deadline passed gets it, and must drop it).
     await slow.send(`LOGIN ${names.of("slow")}`);
     await slow.expectClosed();
-    const port = (slow.client.conn.localAddr as Deno.NetAddr).port;
-    await server.log.waitFor(`127.0.0.1:${port} did not log in in time`);
-    await server.log.waitFor(`127.0.0.1:${port} disconnected`);
+    await server.log.waitFor(`${addrOf(slow)} did not log in in time`);
+    await server.log.waitFor(`${addrOf(slow)} disconnected`);
     ok(!server.log.lines.some((line) => line.includes("logged in as slow")));
     // Logged in in time: not affected, though its own deadline has passed.
     match(await ann.ask("WHO"), /^USERS /);
@@ -790,8 +797,7 @@ Deno.test({
     strictEqual(await bob.ask("QUIT"), "BYE");
     strictEqual(await bob.nextOrEnd(), null);
     // Bob keeps his end open: the server closes its own all the same.
-    const port = (bob.client.conn.localAddr as Deno.NetAddr).port;
-    await server.log.waitFor(`127.0.0.1:${port} disconnected`);
+    await server.log.waitFor(`${addrOf(bob)} disconnected`);
   },
 });
 
