@@ -12,6 +12,7 @@
 
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
 import { LineReader, writeAll } from "../lib/lines.ts";
+import { formatAddr } from "../lib/net.ts";
 import { runScript, startServer, within } from "./support.ts";
 import {
   ChatClient,
@@ -594,7 +595,7 @@ Deno.test({
 
 /** A test client's address as the server's log writes it. */
 function addrOf(client: ChatClient): string {
-  return `127.0.0.1:${(client.client.conn.localAddr as Deno.NetAddr).port}`;
+  return formatAddr(client.client.conn.localAddr as Deno.NetAddr);
 }
 
 Deno.test({
