@@ -197,7 +197,7 @@ async function main(): Promise<void> {
   stdout.print(`Chat server listening on ${formatAddr(server.addr)}`);
   await stopped;
   await server.close();
-  stdout.print("Chat server stopped");
+  await stdout.close("Chat server stopped");
 }
 
 if (import.meta.main) await runMain(main, COMMAND);

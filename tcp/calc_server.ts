@@ -299,7 +299,7 @@ async function main(): Promise<void> {
   stdout.print(`Calculator server listening on ${formatAddr(server.addr)}`);
   await stopped;
   await server.close();
-  stdout.print("Calculator server stopped");
+  await stdout.close("Calculator server stopped");
 }
 
 if (import.meta.main) await runMain(main, COMMAND);

@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   stdout.print(`Knock-knock server listening on ${formatAddr(server.addr)}`);
   await stopped;
   await server.close();
-  stdout.print("Knock-knock server stopped");
+  await stdout.close("Knock-knock server stopped");
 }
 
 if (import.meta.main) await runMain(main, COMMAND);

@@ -1,34 +1,73 @@
 /**
  * The servers' log (lib/batched_log.ts): lines logged together leave in one
- * write, and a write the system refuses stops nothing. The real stdout on
- * /dev/full is in stdout_full_test.ts; here a fake one refuses and then
- * recovers, as a disk does once space is freed.
+ * write, a write the system refuses stops nothing, and a stdout that takes
+ * nothing for a while holds up nothing. The real stdout on /dev/full, and
+ * one nobody reads, are in stdout_full_test.ts; here a fake one refuses and
+ * then recovers, as a disk does once space is freed, or waits as long as a
+ * test wants.
  */
 
 import assert from "node:assert/strict";
-import { batchedStdout, type LogOutput } from "../lib/batched_log.ts";
+import {
+  batchedStdout,
+  CLOSE_WAIT_MS,
+  type LogOutput,
+  MAX_WAITING_BYTES,
+} from "../lib/batched_log.ts";
 import { OutputClosed, OutputRefused } from "../lib/cli.ts";
 import { within } from "./support.ts";
 
 const REFUSED = "Cannot write the output: no space left on device";
 
-/** A stdout whose next writes throw what `failures` holds, one each. */
+/**
+ * A stdout whose next writes (and prints) throw what `failures` holds, one
+ * each; `hold()` makes the writes wait until `release()`.
+ */
 function fakeOutput(...failures: Error[]) {
   const writes: string[] = [];
   const warnings: string[] = [];
-  const written = Promise.withResolvers<void>();
-  function write(text: string) {
+  let gate: PromiseWithResolvers<void> | undefined;
+  let started = Promise.withResolvers<void>();
+  let settled = Promise.withResolvers<void>();
+  function take(text: string) {
     const failure = failures.shift();
     if (failure) throw failure;
     writes.push(text);
-    written.resolve();
   }
   const output: LogOutput = {
-    write,
-    print: write, // one stdout: the failures come in order whichever writes
+    async write(text) {
+      started.resolve();
+      try {
+        await gate?.promise;
+        take(text);
+      } finally {
+        settled.resolve();
+        settled = Promise.withResolvers();
+      }
+    },
+    print: take, // one stdout: the failures come in order whichever writes
     warn: (line) => warnings.push(line),
   };
-  return { output, writes, warnings, written: written.promise };
+  return {
+    output,
+    writes,
+    warnings,
+    /** Writes wait from now on; resolves when one has started. */
+    hold() {
+      gate = Promise.withResolvers();
+      started = Promise.withResolvers();
+      return started.promise;
+    },
+    release() {
+      gate?.resolve();
+      gate = undefined;
+    },
+    /** Resolves once the log has seen how the next write went. */
+    async nextWrite() {
+      await within(settled.promise, 2000, "no write came");
+      await new Promise((turn) => setTimeout(turn, 0)); // its outcome handled
+    },
+  };
 }
 
 Deno.test("the lines logged in one turn leave in one write, in order", async () => {
@@ -37,58 +76,100 @@ Deno.test("the lines logged in one turn leave in one write, in order", async () 
   log.log("first");
   log.log("second");
   assert.deepEqual(stdout.writes, [], "not before the timer");
-  await within(stdout.written, 2000, "the timer never wrote");
-  assert.deepEqual(stdout.writes, ["first\nsecond"]);
+  await log.close("stopped");
+  assert.deepEqual(stdout.writes, ["first\nsecond\nstopped"]);
 });
 
-Deno.test("print() writes what waits, then its line, at once", () => {
+Deno.test("print() writes at once; close() writes what waits, then its line", async () => {
   const stdout = fakeOutput();
   const log = batchedStdout(stdout.output);
+  log.print("Server listening");
+  assert.deepEqual(stdout.writes, ["Server listening"], "at once");
   log.log("a request");
-  log.print("Server stopped");
-  assert.deepEqual(stdout.writes, ["a request", "Server stopped"]);
-  log.flush();
-  assert.equal(stdout.writes.length, 2, "nothing left to write");
+  log.print("after it"); // a line waits: this one goes after it
+  await log.close("Server stopped");
+  assert.deepEqual(stdout.writes, [
+    "Server listening",
+    "a request\nafter it",
+    "Server stopped",
+  ]);
 });
 
-Deno.test("a refused write is said once, and the lost lines are counted", () => {
-  const full = () => new OutputRefused(`${REFUSED} (check where stdout goes)`);
-  const stdout = fakeOutput(full(), full(), full());
+Deno.test("while stdout takes nothing, nothing waits for it, and the lines beyond the limit are counted", async () => {
+  const stdout = fakeOutput();
   const log = batchedStdout(stdout.output);
-  log.print("listening"); // refused: 1 line lost
+  const started = stdout.hold();
   log.log("one");
-  log.print("two"); // "one", then "two", refused: 3 lost, nothing more said
+  await within(started, 2000, "the timer never wrote");
+  // The write hangs (a pipe nobody reads); the server logs on.
+  const line = "x".repeat(999);
+  const fits = Math.floor(MAX_WAITING_BYTES / (line.length + 1));
+  for (let i = 0; i < fits + 5; i++) log.log(line);
+  assert.equal(stdout.writes.length, 0, "still waiting");
+  stdout.release(); // the reader is back
+  await log.close("stopped");
+  assert.equal(stdout.writes[0], "one");
+  const next = stdout.writes[1].split("\n");
+  assert.equal(
+    next[0],
+    "(log lines lost while stdout could not be written: 5)",
+  );
+  assert.equal(next.length, 1 + fits + 1, "the lines that fitted, all kept");
+  assert.equal(next.at(-1), "stopped");
+  assert.equal(stdout.writes.length, 2);
+});
+
+Deno.test({
+  name: "close() gives up when stdout takes nothing, after CLOSE_WAIT_MS",
+  sanitizeOps: false, // the fake write stays pending, as a real one would
+  async fn() {
+    const stdout = fakeOutput();
+    const log = batchedStdout(stdout.output);
+    const started = stdout.hold();
+    log.log("never read");
+    await within(started, 2000, "the timer never wrote");
+    const t0 = performance.now();
+    await within(log.close("stopped"), CLOSE_WAIT_MS + 2000, "close hung");
+    assert.ok(performance.now() - t0 >= CLOSE_WAIT_MS - 50, "gave up early");
+    assert.deepEqual(stdout.writes, []);
+  },
+});
+
+Deno.test("a refused write is said once, and the lost lines are counted", async () => {
+  const full = () => new OutputRefused(`${REFUSED} (check where stdout goes)`);
+  const stdout = fakeOutput(full(), full());
+  const log = batchedStdout(stdout.output);
+  log.print("listening"); // refused at once: said, 1 line lost
+  log.log("one");
+  await stdout.nextWrite(); // refused too: 2 lost, not said again
+  await log.close("two"); // written, after the count
   assert.deepEqual(stdout.warnings, [
     `${REFUSED} (check where stdout goes); the server goes on without its log`,
   ]);
-  log.print("three"); // space again
-  log.print("four");
   assert.deepEqual(stdout.writes, [
-    "(log lines lost while stdout could not be written: 3)\nthree",
-    "four",
+    "(log lines lost while stdout could not be written: 2)\ntwo",
   ]);
 });
 
-Deno.test("a refusal after the log has recovered is said again", () => {
+Deno.test("a refusal after the log has recovered is said again", async () => {
   const full = () => new OutputRefused(REFUSED);
   const stdout = fakeOutput(full());
   const log = batchedStdout(stdout.output);
   log.print("lost");
   log.print("kept");
-  stdout.output.print = () => {
-    throw full();
-  };
-  log.print("lost again");
+  stdout.output.write = () => Promise.reject(full());
+  await log.close("lost again");
   assert.equal(stdout.warnings.length, 2);
 });
 
-Deno.test("a closed stdout drops the lines without a word", () => {
+Deno.test("a closed stdout drops the lines without a word", async () => {
   const stdout = fakeOutput(new OutputClosed("stdout is closed"));
   const log = batchedStdout(stdout.output);
   log.print("nobody reads this");
-  log.print("nor this");
+  log.log("nor this");
+  await log.close("nor the last");
   assert.deepEqual(stdout.warnings, []);
-  assert.deepEqual(stdout.writes, ["nor this"], "no count of lost lines");
+  assert.deepEqual(stdout.writes, []);
 });
 
 Deno.test("a bug in the write is not taken for a full disk", () => {

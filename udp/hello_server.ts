@@ -144,7 +144,7 @@ async function main(): Promise<void> {
   stdout.print(`UDP hello server listening on ${formatAddr(server.addr)}`);
   await stopped;
   await server.close();
-  stdout.print("UDP hello server stopped");
+  await stdout.close("UDP hello server stopped");
 }
 
 if (import.meta.main) await runMain(main, COMMAND);

@@ -291,7 +291,7 @@ async function main(): Promise<void> {
   stdout.print(`UDP time server listening on ${formatAddr(server.addr)}`);
   await stopped;
   await server.close();
-  stdout.print("UDP time server stopped");
+  await stdout.close("UDP time server stopped");
 }
 
 if (import.meta.main) await runMain(main, COMMAND);
