@@ -147,7 +147,9 @@ export function batchedStdout(
       (error) => failed(error, count),
     ).finally(() => {
       writing = undefined;
-      flush(); // what was logged meanwhile
+      // What was logged meanwhile goes at the next tick of the timer, with
+      // what comes until then: one write per tick at most, as before.
+      if (waiting.length > 0) timer = setTimeout(flush, 0);
     });
   }
 
@@ -182,13 +184,14 @@ export function batchedStdout(
 
   async function close(line: string): Promise<void> {
     queue(line, true);
-    flush();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<"late">((done) =>
       timer = setTimeout(() => done("late"), CLOSE_WAIT_MS)
     );
     try {
-      while (writing !== undefined) {
+      while (true) {
+        flush(); // what waits, unless a write is in flight
+        if (writing === undefined) return; // all written (or dropped)
         if (await Promise.race([writing, late]) === "late") return;
       }
     } finally {
