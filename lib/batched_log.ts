@@ -36,6 +36,7 @@
 
 import { OutputClosed, outputFailure, OutputRefused } from "./cli.ts";
 import { errnoName } from "./errors.ts";
+import { writeAll } from "./lines.ts";
 
 /**
  * Most bytes of log lines kept waiting while stdout takes none: some ten
@@ -158,6 +159,7 @@ export function batchedStdout(
     if (error instanceof OutputClosed) {
       closed = true; // nobody reads: no news, ever
       waiting = [];
+      waitingBytes = 0;
       return;
     }
     if (!(error instanceof OutputRefused)) throw error; // a bug
@@ -184,9 +186,9 @@ export function batchedStdout(
 
   async function close(line: string): Promise<void> {
     queue(line, true);
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let giveUp: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<"late">((done) =>
-      timer = setTimeout(() => done("late"), CLOSE_WAIT_MS)
+      giveUp = setTimeout(() => done("late"), CLOSE_WAIT_MS)
     );
     try {
       while (true) {
@@ -195,7 +197,7 @@ export function batchedStdout(
         if (await Promise.race([writing, late]) === "late") return;
       }
     } finally {
-      clearTimeout(timer);
+      clearTimeout(giveUp);
     }
   }
 
@@ -206,12 +208,8 @@ const encoder = new TextEncoder();
 
 /** Write `text` and a newline to stdout, without blocking the event loop. */
 async function writeStdout(text: string): Promise<void> {
-  const bytes = encoder.encode(`${text}\n`);
   try {
-    let written = 0;
-    while (written < bytes.length) {
-      written += await Deno.stdout.write(bytes.subarray(written));
-    }
+    await writeAll(Deno.stdout, encoder.encode(`${text}\n`));
   } catch (error) {
     throw outputFailure(error);
   }
