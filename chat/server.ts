@@ -169,8 +169,7 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
   // accept the next client (lib/tcp_server.ts). Stopping, each client is
   // told why and given a moment to read it before its connection closes.
   return serveConnections(listener, serve, {
-    onAcceptError: (error) =>
-      log(`Cannot accept a connection: ${error.message}`),
+    log,
     onBug: options.onBug,
     endConnection: (conn) =>
       sessions.get(conn)?.end("ERROR server shutting down", SHUTDOWN_LINGER_MS),

@@ -36,10 +36,12 @@ const ACCEPT_RETRY_MS = 100;
 /** How {@linkcode serveConnections} reports trouble and stops. */
 export interface ServeOptions {
   /**
-   * An `accept` failed for another reason than the client leaving first
-   * (e.g. no file descriptors left); the loop waits a moment and goes on.
+   * Where the loop says that it cannot take new clients (out of file
+   * descriptors, say), and that it can again once it does: one line each,
+   * however long the trouble lasts, where a line per retry would flood the
+   * server's log ten times a second. Default: say nothing.
    */
-  onAcceptError?: (error: Error) => void;
+  log?: (line: string) => void;
   /**
    * How `close()` ends a connection that is still open; its task must then
    * finish. Default: close it (its pending read fails).
@@ -67,7 +69,8 @@ export interface TcpServer extends AsyncDisposable {
  * its own connection; `conn` is closed for it when it returns. What it
  * throws goes to `options.onBug`, if given. An error from
  * `accept` itself never stops the loop: a client that left before it was
- * taken is skipped, anything else goes to `options.onAcceptError`.
+ * taken is skipped; anything else (out of file descriptors) is said once in
+ * `options.log` and retried until accept works again.
  *
  * @example
  * ```ts
@@ -82,13 +85,13 @@ export function serveConnections(
   handle: (conn: Deno.TcpConn) => Promise<void>,
   options: ServeOptions = {},
 ): TcpServer {
-  const { onAcceptError = () => {}, endConnection = closeQuietly, onBug } =
-    options;
+  const { log = () => {}, endConnection = closeQuietly, onBug } = options;
   const connections = new Set<Deno.TcpConn>();
   const tasks = new Set<Promise<void>>();
   let stopping = false;
 
   async function acceptLoop(): Promise<void> {
+    let failing = false; // accept has failed since it last worked
     while (!stopping) {
       let conn: Deno.TcpConn;
       try {
@@ -97,12 +100,16 @@ export function serveConnections(
         if (stopping || error instanceof Deno.errors.BadResource) return;
         // accept(2) passes on the network errors of a client that left
         // before we took it: skip that one. Out of file descriptors or
-        // memory, say so and wait a little before trying again.
+        // memory, say so (once) and wait a little before trying again;
+        // new clients wait in the kernel's listen queue meanwhile.
         if (isConnectionLost(error) && !outOfResources(error)) continue;
-        onAcceptError(error as Error);
+        if (!failing) log(cannotAccept(error as Error, connections.size));
+        failing = true;
         await new Promise((wake) => setTimeout(wake, ACCEPT_RETRY_MS));
         continue;
       }
+      if (failing) log("Accepting new connections again");
+      failing = false;
       connections.add(conn);
       const running = handle(conn);
       const caught = onBug ? running.catch((bug) => onBug(bug, conn)) : running;
@@ -148,6 +155,26 @@ export function reportBug(error: unknown, conn: Deno.TcpConn): void {
     } failed and was closed; serving the others. Please report:`,
     error,
   );
+}
+
+/**
+ * What a server says when accept fails: what happened, and for the usual
+ * cause, a process out of file descriptors, what to do about it. (A
+ * terminal on macOS often lets a program open only 256 files: some 230
+ * clients, once the runtime has its own.)
+ *
+ * ```
+ * Cannot accept new connections: Too many open files (os error 24), with 44
+ * connected. New clients wait until some leave; to serve more, raise the
+ * limit in the shell before starting the server: ulimit -n 8192
+ * ```
+ */
+function cannotAccept(error: Error, connected: number): string {
+  const said =
+    `Cannot accept new connections: ${error.message}, with ${connected} connected.`;
+  return errnoName(error) === "EMFILE"
+    ? `${said} New clients wait until some leave; to serve more, raise the limit in the shell before starting the server: ulimit -n 8192`
+    : `${said} New clients wait; trying again every ${ACCEPT_RETRY_MS} ms.`;
 }
 
 /** No file descriptor or memory left for a new connection. */

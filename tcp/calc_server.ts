@@ -113,8 +113,7 @@ export function startCalcServer(options: CalcServerOptions): CalcServer {
     listener,
     serve,
     {
-      onAcceptError: (error) =>
-        log(`Cannot accept a connection: ${error.message}`),
+      log,
       onBug: options.onBug,
     },
   );

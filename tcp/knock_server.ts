@@ -79,8 +79,7 @@ export function startKnockServer(options: KnockServerOptions): KnockServer {
     listener,
     (conn) => answerKnock(conn, log),
     {
-      onAcceptError: (error) =>
-        log(`Cannot accept a connection: ${error.message}`),
+      log,
       onBug: options.onBug,
     },
   );

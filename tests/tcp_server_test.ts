@@ -73,12 +73,15 @@ Deno.test("out of file descriptors: the chat server says so, waits, and serves a
     for (let i = 0; i < 80; i++) {
       crowd.push(await Deno.connect({ hostname: "127.0.0.1", port }));
     }
-    await script.waitFor(
-      "Cannot accept a connection: Too many open files (os error 24)",
+    const full = await script.waitFor(/^Cannot accept new connections/);
+    assert.match(
+      full,
+      /^Cannot accept new connections: Too many open files \(os error 24\), with \d+ connected\. New clients wait until some leave; to serve more, raise the limit in the shell before starting the server: ulimit -n 8192$/,
     );
     for (const conn of crowd.splice(0)) conn.close();
 
     // Those that left are taken and let go; then a newcomer is served.
+    await script.waitFor("Accepting new connections again");
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     try {
       await writeLine(conn, "LOGIN zoe");
@@ -91,7 +94,48 @@ Deno.test("out of file descriptors: the chat server says so, waits, and serves a
     assert.equal(stderr, "");
     assert.match(stdout, /logged in as zoe/);
     assert.match(stdout, /Chat server stopped$/);
+    // Each time it ran out, it said so once, and once that it took clients
+    // again (twice here: the crowd's second half filled it up again).
+    const news = stdout.match(/^(Cannot accept|Accepting).*/gm)!;
+    assert.ok(news.length >= 2, stdout);
+    news.forEach((line, i) =>
+      assert.match(line, i % 2 ? /^Accepting/ : /^Cannot accept/, stdout)
+    );
   } finally {
     for (const conn of crowd) conn.close();
   }
+});
+
+Deno.test("accept failing again and again: said once, and once more when it works", async () => {
+  // A listener whose accept fails three times, as out of file descriptors,
+  // then takes clients: the loop retries every 100 ms in between.
+  const real = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let failures = 3;
+  const listener = {
+    addr: real.addr,
+    accept: () =>
+      failures-- > 0
+        ? Promise.reject(
+          Object.assign(new Error("Too many open files (os error 24)"), {
+            code: "EMFILE",
+          }),
+        )
+        : real.accept(),
+    close: () => real.close(),
+  } as unknown as Deno.TcpListener;
+  const lines: string[] = [];
+  await using server = serveConnections(listener, async (conn) => {
+    await writeLine(conn, "served");
+  }, { log: (line) => lines.push(line) });
+
+  const conn = await Deno.connect({ port: server.addr.port });
+  try {
+    assert.equal(await new LineReader(conn).readLine(), "served");
+  } finally {
+    conn.close();
+  }
+  assert.deepEqual(lines, [
+    "Cannot accept new connections: Too many open files (os error 24), with 0 connected. New clients wait until some leave; to serve more, raise the limit in the shell before starting the server: ulimit -n 8192",
+    "Accepting new connections again",
+  ]);
 });
