@@ -28,6 +28,8 @@
  * @module
  */
 
+import { mulberry32 } from "./random.ts";
+
 /** One request line and the one answer line it must get. */
 export interface CalcCase {
   request: string;
@@ -133,16 +135,4 @@ export function decimal(n: number, scale: number): string {
 /** `0.5` as `.5` and `-0.5` as `-.5` (the contract allows both). */
 function short(number: string): string {
   return number.replace(/^(-?)0\./, "$1.");
-}
-
-/** A small seeded pseudo-random generator (mulberry32): numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

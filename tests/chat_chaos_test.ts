@@ -14,6 +14,7 @@
  */
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { mulberry32 } from "../bench/random.ts";
 import { isConnectionLost } from "../lib/errors.ts";
 import { ChatClient, chatServer, Names } from "./chat_support.ts";
 import { hasControlChars, type Target } from "./support.ts";
@@ -250,16 +251,4 @@ async function impostor(target: Target, taken: string): Promise<void> {
 
 function pick<T>(random: () => number, choices: T[]): T {
   return choices[Math.floor(random() * choices.length)];
-}
-
-/** A small seeded generator (mulberry32): the same seed, the same class. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
