@@ -48,7 +48,9 @@ Deno.test(`a class misbehaving all at once costs the talkers nothing (seed ${SEE
     }
     const heard = talkers.map((me) => listen(me, expected));
     const saying = talkers.map((me) =>
-      say(me, expected.get(me.name)!, me === flooder ? 100 : 8)
+      me === flooder
+        ? say(me, FLOOD_LINES, { perWrite: 100, padBytes: 200 })
+        : say(me, LINES_EACH, { perWrite: 8, padBytes: 10 })
     );
     const mischief = [
       ...Array.from(
@@ -138,9 +140,13 @@ async function listen(
   return { counts, outOfOrder, controls };
 }
 
-/** Say `n` numbered lines, `perWrite` to a write. */
-async function say(me: ChatClient, n: number, perWrite: number): Promise<void> {
-  const pad = "x".repeat(me.name.startsWith("flood") ? 200 : 10);
+/** Say `n` numbered lines, each padded with `padBytes`, `perWrite` to a write. */
+async function say(
+  me: ChatClient,
+  n: number,
+  { perWrite, padBytes }: { perWrite: number; padBytes: number },
+): Promise<void> {
+  const pad = "x".repeat(padBytes);
   for (let i = 0; i < n; i += perWrite) {
     let batch = "";
     for (let j = i; j < Math.min(n, i + perWrite); j++) {
