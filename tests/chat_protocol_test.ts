@@ -624,6 +624,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "--max-clients: a refused connection not yet closed takes no place",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    // A long linger: the refused client, which does not close, stays
+    // connected for the whole test.
+    await using server = chatServer({ maxClients: 2, linger: 600 });
+    const names = new Names();
+    await using ann = await ChatClient.login(server.target, names, "ann");
+    const idle = await ChatClient.connect(server.target, names);
+    strictEqual(await idle.ask("WHO"), "ERROR not logged in");
+    await using refused = await ChatClient.connect(server.target, names);
+    strictEqual(await refused.next(), "ERROR server full");
+    strictEqual(await idle.ask("QUIT"), "BYE");
+    idle.close();
+    await server.log.waitFor(`${addrOf(idle)} disconnected`);
+    // ann and the refused connection are connected; only ann counts.
+    await using dan = await ChatClient.login(server.target, names, "dan");
+    strictEqual(await ann.next(), `JOINED ${dan.name}`);
+    const gone = `${addrOf(refused)} disconnected`;
+    ok(!server.log.lines.includes(gone), "the refused client is still there");
+  },
+});
+
+Deno.test({
   name: "--login-timeout: ERROR login timeout once it has passed, then close",
   ignore: NEEDS_OWN_SERVER,
   async fn() {

@@ -284,16 +284,17 @@ Deno.test("Outbox: a partial write is finished before the next batch", async () 
   deepStrictEqual(sink.writes, ["he", "llo\n", "next\n"]);
 });
 
-Deno.test("Outbox: past maxBytes the owner hears once and nothing more is taken", async () => {
+Deno.test("Outbox: maxBytes queued is allowed; past it the owner hears once and nothing more is taken", async () => {
   const sink = new FakeSink();
   const { events, owner } = recordingOwner();
   const outbox = new Outbox(sink, 12, owner);
   ok(outbox.push(encoder.encode("12345\n")));
   await settle(); // in flight, still counted
-  ok(outbox.push(encoder.encode("1234\n")));
+  ok(outbox.push(encoder.encode("12345\n"))); // 12 queued: at the limit, not past it
+  deepStrictEqual(events, []);
   ok(!outbox.push(encoder.encode("x\n")));
   ok(!outbox.push(encoder.encode("y\n")));
-  deepStrictEqual(events, ["overflow 13"]);
+  deepStrictEqual(events, ["overflow 14"]);
   sink.complete();
   await outbox.flushed();
   deepStrictEqual(sink.writes, ["12345\n"]);
