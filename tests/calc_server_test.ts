@@ -23,8 +23,15 @@ import {
   startScript,
   startServer,
   type Target,
+  within,
 } from "./support.ts";
-import { announceExternal, LogCollector, TestClient } from "./tcp_support.ts";
+import {
+  announceExternal,
+  ANSWER_TIMEOUT_MS,
+  LogCollector,
+  notClosed,
+  TestClient,
+} from "./tcp_support.ts";
 
 const SERVER = "tcp/calc_server.ts";
 const EXTERNAL = announceExternal("CALC_ADDR");
@@ -123,7 +130,11 @@ Deno.test("calc server: framing", async (t) => {
         const conn = await Deno.connect(target);
         try {
           await writeAll(conn, new TextEncoder().encode("Ada\n1+1\n2+2\nq\n"));
-          const bytes = await new Response(conn.readable).arrayBuffer();
+          const bytes = await within(
+            new Response(conn.readable).arrayBuffer(),
+            ANSWER_TIMEOUT_MS,
+            notClosed(ANSWER_TIMEOUT_MS),
+          );
           assert.equal(
             new TextDecoder().decode(bytes),
             "Hello Ada\n2\n4\nSession ended\n",

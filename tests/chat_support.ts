@@ -9,7 +9,13 @@
 
 import { type ChatServerOptions, startChatServer } from "../chat/server.ts";
 import type { Target } from "./support.ts";
-import { announceExternal, LogCollector, TestClient } from "./tcp_support.ts";
+import {
+  announceExternal,
+  ANSWER_TIMEOUT_MS,
+  LogCollector,
+  notClosed,
+  TestClient,
+} from "./tcp_support.ts";
 
 /** The external server under test, or `undefined` to start our own. */
 export const EXTERNAL = announceExternal("CHAT_ADDR");
@@ -118,9 +124,12 @@ export class ChatClient implements AsyncDisposable {
    * The next line for this test, or `null` when the server closed the
    * connection; JOINED/LEFT about other tests' clients are skipped.
    */
-  async nextOrEnd(timeoutMs?: number): Promise<string | null> {
+  async nextOrEnd(
+    timeoutMs?: number,
+    late?: string,
+  ): Promise<string | null> {
     while (true) {
-      const line = await this.client.readLine(timeoutMs);
+      const line = await this.client.readLine(timeoutMs, late);
       if (line === null) return null;
       const m = /^(JOINED|LEFT) (.*)$/.exec(line);
       if (m && EXTERNAL && !this.#names.owns(m[2])) continue;
@@ -162,8 +171,8 @@ export class ChatClient implements AsyncDisposable {
   }
 
   /** Fails unless the server closes the connection next; then closes ours. */
-  async expectClosed(): Promise<void> {
-    const line = await this.nextOrEnd();
+  async expectClosed(timeoutMs = ANSWER_TIMEOUT_MS): Promise<void> {
+    const line = await this.nextOrEnd(timeoutMs, notClosed(timeoutMs));
     if (line !== null) throw new Error(`expected a close, got ${line}`);
     this.close();
   }

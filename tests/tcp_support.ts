@@ -58,14 +58,18 @@ export class TestClient implements AsyncDisposable {
 
   /**
    * The next answer line, or `null` when the server has closed the
-   * connection (a reset counts as closed). Fails after `timeoutMs`.
+   * connection (a reset counts as closed). Fails after `timeoutMs`, with
+   * `late` as its message.
    */
-  async readLine(timeoutMs = ANSWER_TIMEOUT_MS): Promise<string | null> {
+  async readLine(
+    timeoutMs = ANSWER_TIMEOUT_MS,
+    late = `no answer line within ${timeoutMs} ms`,
+  ): Promise<string | null> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.close(); // the pending read ends instead of leaking
-        reject(new Error(`no answer line within ${timeoutMs} ms`));
+        reject(new Error(late));
       }, timeoutMs);
     });
     try {
@@ -99,8 +103,8 @@ export class TestClient implements AsyncDisposable {
   }
 
   /** Fails unless the server closes the connection (no further line). */
-  async expectClosed(): Promise<void> {
-    const line = await this.readLine();
+  async expectClosed(timeoutMs = ANSWER_TIMEOUT_MS): Promise<void> {
+    const line = await this.readLine(timeoutMs, notClosed(timeoutMs));
     if (line !== null) throw new Error(`expected a close, got ${line}`);
   }
 
@@ -119,6 +123,11 @@ export class TestClient implements AsyncDisposable {
     this.close();
     return Promise.resolve();
   }
+}
+
+/** Why `expectClosed` failed when the connection stayed open. */
+export function notClosed(timeoutMs: number): string {
+  return `the server did not close the connection within ${timeoutMs} ms`;
 }
 
 /**
