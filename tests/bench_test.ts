@@ -135,49 +135,106 @@ Deno.test("deno task bench --quick: every workload against our servers, nothing 
   );
 });
 
-/** A calculator that greets and ends sessions properly but answers 0 to everything. */
-const WRONG_CALC = `
-import { LineReader, writeLine } from "${new URL(
-  "lib/lines.ts",
-  `file://${ROOT}`,
-)}";
-const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-console.log("Wrong calc server listening on 127.0.0.1:" + listener.addr.port);
-Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
-for await (const conn of listener) {
-  (async () => {
-    const lines = new LineReader(conn);
-    await writeLine(conn, "Hello " + await lines.readLine());
-    for await (const line of lines) {
-      if (line === "q") break;
-      await writeLine(conn, "0");
-    }
-    await writeLine(conn, "Session ended");
-    conn.close();
-  })().catch(() => {});
+/** A flag's value in a workload's `--quick` arguments. */
+function quickFlag(workload: string, flag: string): number {
+  const args = WORKLOADS.find((w) => w.name === workload)!.quickArgs;
+  return Number(args[args.indexOf(flag) + 1]);
 }
-`;
 
-Deno.test("deno task bench --quick fails a calculator that answers wrongly", async () => {
-  const file = await Deno.makeTempFile({ suffix: ".ts" });
-  try {
-    await Deno.writeTextFile(file, WRONG_CALC);
-    const { code, runs } = await bench([
-      "--workloads",
-      "calc-seq",
-      "--servers",
-      "wrong",
+/**
+ * Run `workload` against faulty servers (tests/faulty_servers.ts), one per
+ * fault; each fault is `name` or `name ARG`. Every run must fail, and so
+ * must the bench (exit 1). The runs, by fault name.
+ */
+async function benchFaults(
+  workload: string,
+  kind: "chat" | "calc" | "time",
+  faults: string[],
+): Promise<Map<string, Run>> {
+  const script = `${ROOT}tests/faulty_servers.ts`;
+  const names = faults.map((fault) => fault.split(" ")[0]);
+  const { code, runs, stderr } = await bench([
+    "--workloads",
+    workload,
+    "--servers",
+    names.join(","),
+    ...faults.flatMap((fault, i) => [
       "--server",
-      `calc:wrong=deno run --allow-net --allow-read ${file}`,
+      `${kind}:${
+        names[i]
+      }=deno run --allow-net --unstable-net ${script} ${fault}`,
+    ]),
+  ]);
+  assert.equal(code, 1, stderr);
+  assert.deepEqual(runs.map((r) => r.server), names);
+  for (const r of runs) assert.equal(r.ok, false, `${r.server}: ${stderr}`);
+  return new Map(runs.map((r) => [r.server, r]));
+}
+
+Deno.test("deno task bench --quick reports what a faulty server gets wrong", async (t) => {
+  await t.step("chat: a message out of order, a message lost", async () => {
+    const senders = quickFlag("fanout", "--senders");
+    const messages = quickFlag("fanout", "--messages");
+    const fanout = quickFlag("fanout", "--clients") + senders - 1;
+    // The last message of sender 0 never arrives: no later one shows a gap.
+    const runs = await benchFaults("fanout", "chat", [
+      "chat-swap",
+      `chat-drop @0:${messages - 1}:`,
     ]);
-    assert.equal(code, 1);
-    assert.equal(runs.length, 1);
-    assert.equal(runs[0].ok, false);
-    assert.ok(Number(runs[0].result.wrong) > 0);
-    assert.match(runs[0].problems.join(" "), /wrong answers/);
-  } finally {
-    await Deno.remove(file);
-  }
+    const swap = runs.get("chat-swap")!.result;
+    assert.ok(Number(swap.out_of_order) > 0);
+    assert.equal(swap.lost, 0);
+    const drop = runs.get("chat-drop")!.result;
+    assert.equal(drop.lost, fanout); // to everyone but sender 0
+    assert.equal(drop.out_of_order, 0);
+    assert.equal(drop.sent, senders * messages);
+    assert.equal(drop.expected, senders * messages * fanout);
+  });
+
+  await t.step("chat: QUIT without BYE, idle clients dropped", async () => {
+    const storm = await benchFaults("storm", "chat", ["chat-no-bye"]);
+    assert.equal(
+      storm.get("chat-no-bye")!.result.failures,
+      quickFlag("storm", "--clients"),
+    );
+    const idle = await benchFaults("idle", "chat", ["chat-close-quiet"]);
+    assert.equal(
+      idle.get("chat-close-quiet")!.result.dropped,
+      quickFlag("idle", "--clients"),
+    );
+  });
+
+  await t.step(
+    "calculator: a wrong answer, a session without goodbye, an unclean stop",
+    async () => {
+      const runs = await benchFaults("calc-seq", "calc", [
+        "calc-div-zero",
+        "calc-no-goodbye",
+        "calc-exit-1",
+      ]);
+      const wrong = runs.get("calc-div-zero")!;
+      assert.ok(Number(wrong.result.wrong) > 0);
+      assert.match(wrong.problems.join(" "), /wrong answers/);
+      assert.equal(
+        runs.get("calc-no-goodbye")!.result.failures,
+        quickFlag("calc-seq", "--clients"),
+      );
+      const exit1 = runs.get("calc-exit-1")!;
+      assert.deepEqual(exit1.stop && [exit1.stop.code, exit1.stop.signal], [
+        1,
+        null,
+      ]);
+      assert.match(exit1.problems.join(" "), /did not exit 0 on SIGTERM/);
+    },
+  );
+
+  await t.step("UDP: answers of the wrong shape, requests lost", async () => {
+    const runs = await benchFaults("udp", "time", ["time-error", "time-drop"]);
+    const error = runs.get("time-error")!.result;
+    assert.ok(Number(error.answered) > 0);
+    assert.equal(error.bad_answers, error.answered);
+    assert.ok(Number(runs.get("time-drop")!.result.lost) > 0);
+  });
 });
 
 Deno.test("the README table counts, round by round, where ours beat the reference", () => {
