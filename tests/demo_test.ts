@@ -6,7 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import { runScript, runWithStdoutClosed, startScript } from "./support.ts";
+import {
+  ROOT,
+  runScript,
+  runWithStdoutClosed,
+  startScript,
+} from "./support.ts";
 import { assertUdpPortFree } from "./udp_support.ts";
 
 Deno.test("deno task demo plays every exercise and shows both sides", async (t) => {
@@ -63,6 +68,52 @@ Deno.test("deno task demo plays every exercise and shows both sides", async (t) 
     expect(/^ {3}alice \| bob has left the chat\.$/);
   });
 });
+
+Deno.test("deno task demo: a part that fails is named, its server stopped, exit 1", async () => {
+  // A copy of the kit in which the knock-knock client exits 3 after its
+  // exchange, as a broken exercise would.
+  const copy = await Deno.makeTempDir();
+  try {
+    for (const dir of ["lib", "tools", "udp", "tcp", "chat"]) {
+      await copyDir(`${ROOT}${dir}`, `${copy}/${dir}`);
+    }
+    await Deno.copyFile(`${ROOT}deno.json`, `${copy}/deno.json`);
+    const client = `${copy}/tcp/knock_client.ts`;
+    const source = await Deno.readTextFile(client);
+    const end = "await runMain(main, COMMAND);";
+    assert.ok(source.includes(end));
+    await Deno.writeTextFile(
+      client,
+      source.replace(end, "await runMain(async () => (await main(), 3));"),
+    );
+    const demo = await runScript(`${copy}/tools/demo.ts`, [], {
+      denoFlags: ["--allow-run", "--allow-read"],
+      timeoutMs: 60_000,
+    });
+    const out = demo.stdout;
+    assert.equal(demo.code, 1, `${out}\n${demo.stderr}`);
+    assert.match(out, /^FAILED: client exited with code 3$/m);
+    assert.match(
+      out,
+      /^1 of 5 parts failed:\n {2}Part 2, Q4: TCP knock-knock \(12002\/tcp\)\n$/m,
+    );
+    // Every part ran, and stopped its server: the failed one too.
+    assert.equal(out.match(/^ {2}server \| .* server stopped$/gm)?.length, 5);
+    assert.match(out, /^ {2}server \| Knock-knock server stopped$/m);
+  } finally {
+    await Deno.remove(copy, { recursive: true });
+  }
+});
+
+/** Copy the directory `from` to `to`, files and subdirectories. */
+async function copyDir(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const entry of Deno.readDir(from)) {
+    const [source, target] = [`${from}/${entry.name}`, `${to}/${entry.name}`];
+    if (entry.isDirectory) await copyDir(source, target);
+    else await Deno.copyFile(source, target);
+  }
+}
 
 Deno.test("deno task demo: a SIGTERM to it alone stops the scripts it runs", async () => {
   await using demo = startScript("tools/demo.ts", [], {

@@ -378,3 +378,24 @@ Deno.test(
     assert.equal(lines.at(-1), "[server] UDP hello server stopped");
   },
 );
+
+Deno.test(
+  "tools/pair.ts exits with its client's code, and stops its server",
+  OWN_ONLY,
+  async () => {
+    // The UDP hello client beside a TCP server: its datagram gets no
+    // answer, so it says so and exits 1.
+    const { code, stdout: out, stderr } = await runScript("tools/pair.ts", [
+      "tcp/knock_server.ts",
+      "udp/hello_client.ts",
+      "--timeout",
+      "0.5",
+    ], { denoFlags: ["--allow-run", "--allow-read"] });
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /^No answer from 127\.0\.0\.1:\d+ within 0\.5 s/);
+    assert.equal(
+      out.trimEnd().split("\n").at(-1),
+      "[server] Knock-knock server stopped",
+    );
+  },
+);
