@@ -136,19 +136,21 @@ const STOP_GRACE_MS = 3000;
 /**
  * Stop `child` and what it started, and wait for its exit. SIGTERM first:
  * `deno task` passes it on to its script, and tools/pair.ts and
- * tools/demo.ts stop their servers and clients on it. SIGKILL, which cannot
- * be passed on, would leave those running (and holding our pipes open); it
- * comes only if `child` has not exited {@linkcode STOP_GRACE_MS} later.
+ * tools/demo.ts stop their servers and clients on it. If `child` has not
+ * exited {@linkcode STOP_GRACE_MS} later, SIGKILL, which cannot be passed
+ * on, goes to it and to every process under it: a script too broken to
+ * stop what it started would otherwise leave that running, holding our
+ * pipes open, and the test would wait for their end forever.
  */
 async function terminate(child: Deno.ChildProcess): Promise<void> {
-  const signal = (name: Deno.Signal) => {
+  const kill = (pid: number, name: Deno.Signal) => {
     try {
-      child.kill(name);
+      Deno.kill(pid, name);
     } catch {
       // exited already
     }
   };
-  signal("SIGTERM");
+  kill(child.pid, "SIGTERM");
   let timer: ReturnType<typeof setTimeout> | undefined;
   const exited = await Promise.race([
     child.status.then(() => true),
@@ -157,8 +159,40 @@ async function terminate(child: Deno.ChildProcess): Promise<void> {
     }),
   ]);
   clearTimeout(timer);
-  if (!exited) signal("SIGKILL");
+  if (!exited) {
+    for (const pid of processTree(child.pid)) kill(pid, "SIGKILL");
+  }
   await child.status;
+}
+
+/**
+ * `pid` and every process under it, parents first, from `/proc` (Linux;
+ * elsewhere `pid` alone).
+ */
+function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  try {
+    for (const entry of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(entry.name)) continue;
+      try {
+        // "pid (name) state ppid ...": the name may hold spaces and ")".
+        const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+        const ppid = Number(
+          stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1],
+        );
+        children.set(ppid, [...children.get(ppid) ?? [], Number(entry.name)]);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    return [pid]; // no /proc
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    tree.push(...children.get(tree[i]) ?? []);
+  }
+  return tree;
 }
 
 /** Options for {@linkcode runWithStdoutClosed}. */
