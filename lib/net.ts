@@ -256,6 +256,10 @@ function connectFailure(
  * import assert from "node:assert/strict";
  * import { isLookupFailure } from "./net.ts";
  * assert(isLookupFailure(new URIError("bad host")));
+ * // macOS, and Linux with no DNS server to ask:
+ * const lookup = "failed to lookup address information: ";
+ * assert(isLookupFailure(new Error(`${lookup}nodename nor servname provided, or not known`)));
+ * assert(isLookupFailure(new Error(`${lookup}Temporary failure in name resolution`)));
  * assert(!isLookupFailure(new Deno.errors.ConnectionRefused("refused")));
  * ```
  */

@@ -9,7 +9,16 @@ import assert from "node:assert/strict";
 import { LineReader, writeLine } from "../lib/lines.ts";
 import { formatAddr } from "../lib/net.ts";
 import { serveConnections } from "../lib/tcp_server.ts";
-import { ROOT, RUN_FLAGS, RunningScript } from "./support.ts";
+import { ROOT, RUN_FLAGS, RunningScript, within } from "./support.ts";
+
+/** Every line from `conn` until the server closes it, failing after 5 s. */
+function linesToClose(conn: Deno.TcpConn): Promise<string[]> {
+  return within(
+    Array.fromAsync(new LineReader(conn)),
+    5000,
+    "the server did not close the connection within 5 s",
+  );
+}
 
 Deno.test("a session that throws a bug: onBug gets it, and the next client is served", async () => {
   const bugs: { error: unknown; client: string }[] = [];
@@ -26,7 +35,7 @@ Deno.test("a session that throws a bug: onBug gets it, and the next client is se
   const first = await Deno.connect({ port: server.addr.port });
   try {
     // The server closes the connection of the failed session.
-    assert.equal(await new LineReader(first).readLine(), null);
+    assert.deepEqual(await linesToClose(first), []);
     assert.equal(bugs.length, 1);
     assert.ok(bugs[0].error instanceof TypeError);
     assert.equal(bugs[0].client, formatAddr(first.localAddr));
@@ -35,7 +44,7 @@ Deno.test("a session that throws a bug: onBug gets it, and the next client is se
   }
   const second = await Deno.connect({ port: server.addr.port });
   try {
-    assert.equal(await new LineReader(second).readLine(), "served");
+    assert.deepEqual(await linesToClose(second), ["served"]);
   } finally {
     second.close();
   }
@@ -85,7 +94,11 @@ Deno.test("out of file descriptors: the chat server says so, waits, and serves a
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     try {
       await writeLine(conn, "LOGIN zoe");
-      assert.equal(await new LineReader(conn).readLine(), "WELCOME zoe");
+      const welcome = new LineReader(conn).readLine();
+      assert.equal(
+        await within(welcome, 5000, "no WELCOME in 5 s"),
+        "WELCOME zoe",
+      );
     } finally {
       conn.close();
     }
@@ -130,7 +143,7 @@ Deno.test("accept failing again and again: said once, and once more when it work
 
   const conn = await Deno.connect({ port: server.addr.port });
   try {
-    assert.equal(await new LineReader(conn).readLine(), "served");
+    assert.deepEqual(await linesToClose(conn), ["served"]);
   } finally {
     conn.close();
   }
@@ -138,4 +151,69 @@ Deno.test("accept failing again and again: said once, and once more when it work
     "Cannot accept new connections: Too many open files (os error 24), with 0 connected. New clients wait until some leave; to serve more, raise the limit in the shell before starting the server: ulimit -n 8192",
     "Accepting new connections again",
   ]);
+});
+
+/** Out of file descriptors, as accept(2) says it. */
+const EMFILE = () =>
+  Object.assign(new Error("Too many open files (os error 24)"), {
+    code: "EMFILE",
+  });
+
+Deno.test("a client that left before it was accepted is skipped, and nothing is logged", async () => {
+  const real = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let failures = 1;
+  const listener = {
+    addr: real.addr,
+    accept: () =>
+      failures-- > 0
+        ? Promise.reject(new Deno.errors.ConnectionAborted("aborted"))
+        : real.accept(),
+    close: () => real.close(),
+  } as unknown as Deno.TcpListener;
+  const lines: string[] = [];
+  await using server = serveConnections(listener, async (conn) => {
+    await writeLine(conn, "served");
+  }, { log: (line) => lines.push(line) });
+
+  const conn = await Deno.connect({ port: server.addr.port });
+  try {
+    assert.deepEqual(await linesToClose(conn), ["served"]);
+  } finally {
+    conn.close();
+  }
+  assert.deepEqual(lines, []);
+});
+
+Deno.test("out of file descriptors: the log counts the clients still connected, not those gone", async () => {
+  // Two clients come and go; then accept fails until the test says so.
+  const real = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let fail!: () => void;
+  const failing = new Promise<never>((_, reject) =>
+    fail = () => reject(EMFILE())
+  );
+  let accepts = 0;
+  const listener = {
+    addr: real.addr,
+    accept: () => ++accepts === 3 ? failing : real.accept(),
+    close: () => real.close(),
+  } as unknown as Deno.TcpListener;
+  const lines: string[] = [];
+  await using server = serveConnections(listener, async (conn) => {
+    await writeLine(conn, "served");
+  }, { log: (line) => lines.push(line) });
+
+  for (let i = 0; i < 3; i++) {
+    if (i === 2) fail(); // both sessions over: their connections closed
+    const conn = await Deno.connect({ port: server.addr.port });
+    try {
+      assert.deepEqual(await linesToClose(conn), ["served"]);
+    } finally {
+      conn.close();
+    }
+  }
+  assert.match(
+    lines[0],
+    /^Cannot accept new connections: .*, with 0 connected\./,
+  );
+  assert.equal(lines[1], "Accepting new connections again");
 });
