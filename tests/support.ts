@@ -382,15 +382,20 @@ export class RunningScript implements AsyncDisposable {
 
   /** Read stdout lines until one matches; returns it. Fails at end of output. */
   async waitFor(pattern: RegExp | string, timeoutMs = 15_000): Promise<string> {
-    const deadline = setTimeout(() => this.#terminate(), timeoutMs);
+    let late = false;
+    const deadline = setTimeout(() => {
+      late = true;
+      this.#terminate();
+    }, timeoutMs);
     try {
       while (true) {
         const line = await this.stdout.readLine();
         if (line === null) {
+          const why = late
+            ? `no ${pattern} within ${timeoutMs} ms`
+            : `output ended before ${pattern}`;
           throw new Error(
-            `output ended before ${pattern}; saw:\n${
-              this.seen.join("\n")
-            }\nstderr:\n${await this
+            `${why}; saw:\n${this.seen.join("\n")}\nstderr:\n${await this
               .#stderr}`,
           );
         }
