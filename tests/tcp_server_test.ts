@@ -50,6 +50,31 @@ Deno.test("a session that throws a bug: onBug gets it, and the next client is se
   }
 });
 
+Deno.test("without onBug a session's bug is left uncaught, as a crash, not swallowed", async () => {
+  // In-process tests start servers without onBug and count on this: a bug
+  // fails the test instead of ending one session quietly.
+  const bug = new TypeError("a bug in the session");
+  const uncaught = Promise.withResolvers<unknown>();
+  const catchIt = (event: PromiseRejectionEvent) => {
+    event.preventDefault(); // this test's process goes on
+    uncaught.resolve(event.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", catchIt);
+  try {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    await using server = serveConnections(listener, () => Promise.reject(bug));
+    const conn = await Deno.connect({ port: server.addr.port });
+    try {
+      const reason = within(uncaught.promise, 5000, "the bug was swallowed");
+      assert.equal(await reason, bug);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", catchIt);
+  }
+});
+
 Deno.test("out of file descriptors: the chat server says so, waits, and serves again", async () => {
   // 64 descriptors: Deno needs about 20, so some 40 clients fit.
   await using script = new RunningScript(
