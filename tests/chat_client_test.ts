@@ -619,6 +619,25 @@ Deno.test({
       strictEqual(result.stderr, "");
     });
 
+    await t.step(
+      "while it asks for another name, then input ends: exit 0",
+      async () => {
+        await using server = await startPythonPeer("reset_peer.py", [
+          "server",
+          "ERROR name taken",
+          "--at-once",
+        ]);
+        await using ann = startClient(server.port, ["--name", "ann"]);
+        await ann.waitFor("Name taken: choose another name.");
+        // The peer has reset the connection and exited: its QUIT cannot go.
+        deepStrictEqual(await server.rest(), ["LOGIN ann"]);
+        await ann.closeStdin();
+        const result = await ann.finish();
+        strictEqual(result.code, 0, result.stderr);
+        strictEqual(result.stderr, "");
+      },
+    );
+
     await t.step("in the room: one sentence, exit 1", async () => {
       await using server = await resettingServer();
       await using ann = startClient(server.port, ["--name", "ann"]);

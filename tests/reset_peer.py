@@ -9,10 +9,12 @@ Here SO_LINGER with a timeout of 0 makes close() send a RST instead.
                                                ends (after the server has
                                                taken the connection: a reset
                                                before that only cancels it)
-    python3 reset_peer.py server [ANSWER ...]  listen on 127.0.0.1, print the
+    python3 reset_peer.py server [ANSWER ...] [--at-once]
+                                               listen on 127.0.0.1, print the
                                                port, take one connection;
                                                read a line and send each
-                                               ANSWER, read one more line,
+                                               ANSWER, read one more line
+                                               (--at-once: no more line),
                                                reset; print each line read
 """
 
@@ -51,7 +53,9 @@ else:
     print(server.getsockname()[1], flush=True)
     conn, _ = server.accept()
     incoming = lines(conn)
-    for answer in sys.argv[2:] + [None]:
+    answers = sys.argv[2:]
+    at_once = answers[-1:] == ["--at-once"]
+    for answer in answers[:-1] if at_once else answers + [None]:
         print(next(incoming, "(end of data)"), flush=True)
         if answer is not None:
             conn.sendall(answer.encode() + b"\n")
