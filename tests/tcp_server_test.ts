@@ -144,101 +144,85 @@ Deno.test("out of file descriptors: the chat server says so, waits, and serves a
   }
 });
 
-Deno.test("accept failing again and again: said once, and once more when it works", async () => {
-  // A listener whose accept fails three times, as out of file descriptors,
-  // then takes clients: the loop retries every 100 ms in between.
-  const real = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let failures = 3;
-  const listener = {
-    addr: real.addr,
-    accept: () =>
-      failures-- > 0
-        ? Promise.reject(
-          Object.assign(new Error("Too many open files (os error 24)"), {
-            code: "EMFILE",
-          }),
-        )
-        : real.accept(),
-    close: () => real.close(),
-  } as unknown as Deno.TcpListener;
-  const lines: string[] = [];
-  await using server = serveConnections(listener, async (conn) => {
-    await writeLine(conn, "served");
-  }, { log: (line) => lines.push(line) });
-
-  const conn = await Deno.connect({ port: server.addr.port });
-  try {
-    assert.deepEqual(await linesToClose(conn), ["served"]);
-  } finally {
-    conn.close();
-  }
-  assert.deepEqual(lines, [
-    "Cannot accept new connections: Too many open files (os error 24), with 0 connected. New clients wait until some leave; to serve more, raise the limit in the shell before starting the server: ulimit -n 8192",
-    "Accepting new connections again",
-  ]);
-});
-
 /** Out of file descriptors, as accept(2) says it. */
 const EMFILE = () =>
   Object.assign(new Error("Too many open files (os error 24)"), {
     code: "EMFILE",
   });
 
-Deno.test("a client that left before it was accepted is skipped, and nothing is logged", async () => {
+/**
+ * The accept loop over a listener whose n-th `accept()` (from 1) is
+ * `accept(real, n)`: a test makes some of them fail. Each session writes
+ * `served`; what the loop logs is in `lines`.
+ */
+function serveThrough(
+  accept: (real: Deno.TcpListener, n: number) => Promise<Deno.TcpConn>,
+) {
   const real = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let failures = 1;
+  let calls = 0;
   const listener = {
     addr: real.addr,
-    accept: () =>
-      failures-- > 0
-        ? Promise.reject(new Deno.errors.ConnectionAborted("aborted"))
-        : real.accept(),
+    accept: () => accept(real, ++calls),
     close: () => real.close(),
   } as unknown as Deno.TcpListener;
   const lines: string[] = [];
-  await using server = serveConnections(listener, async (conn) => {
-    await writeLine(conn, "served");
-  }, { log: (line) => lines.push(line) });
+  const server = serveConnections(
+    listener,
+    (conn) => writeLine(conn, "served"),
+    { log: (line) => lines.push(line) },
+  );
+  return Object.assign(server, { lines });
+}
 
-  const conn = await Deno.connect({ port: server.addr.port });
+/** A client of `port` gets `served`, then the close. */
+async function expectServed(port: number): Promise<void> {
+  const conn = await Deno.connect({ port });
   try {
     assert.deepEqual(await linesToClose(conn), ["served"]);
   } finally {
     conn.close();
   }
-  assert.deepEqual(lines, []);
+}
+
+Deno.test("accept failing again and again: said once, and once more when it works", async () => {
+  // Fails three times, as out of file descriptors, then takes clients: the
+  // loop retries every 100 ms in between.
+  await using server = serveThrough((real, n) =>
+    n <= 3 ? Promise.reject(EMFILE()) : real.accept()
+  );
+  await expectServed(server.addr.port);
+  assert.deepEqual(server.lines, [
+    "Cannot accept new connections: Too many open files (os error 24), with 0 connected. New clients wait until some leave; to serve more, raise the limit in the shell before starting the server: ulimit -n 8192",
+    "Accepting new connections again",
+  ]);
+});
+
+Deno.test("a client that left before it was accepted is skipped, and nothing is logged", async () => {
+  await using server = serveThrough((real, n) =>
+    n === 1
+      ? Promise.reject(new Deno.errors.ConnectionAborted("aborted"))
+      : real.accept()
+  );
+  await expectServed(server.addr.port);
+  assert.deepEqual(server.lines, []);
 });
 
 Deno.test("out of file descriptors: the log counts the clients still connected, not those gone", async () => {
   // Two clients come and go; then accept fails until the test says so.
-  const real = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   let fail!: () => void;
   const failing = new Promise<never>((_, reject) =>
     fail = () => reject(EMFILE())
   );
-  let accepts = 0;
-  const listener = {
-    addr: real.addr,
-    accept: () => ++accepts === 3 ? failing : real.accept(),
-    close: () => real.close(),
-  } as unknown as Deno.TcpListener;
-  const lines: string[] = [];
-  await using server = serveConnections(listener, async (conn) => {
-    await writeLine(conn, "served");
-  }, { log: (line) => lines.push(line) });
-
+  await using server = serveThrough((real, n) =>
+    n === 3 ? failing : real.accept()
+  );
   for (let i = 0; i < 3; i++) {
     if (i === 2) fail(); // both sessions over: their connections closed
-    const conn = await Deno.connect({ port: server.addr.port });
-    try {
-      assert.deepEqual(await linesToClose(conn), ["served"]);
-    } finally {
-      conn.close();
-    }
+    await expectServed(server.addr.port);
   }
   assert.match(
-    lines[0],
+    server.lines[0],
     /^Cannot accept new connections: .*, with 0 connected\./,
   );
-  assert.equal(lines[1], "Accepting new connections again");
+  assert.equal(server.lines[1], "Accepting new connections again");
 });
