@@ -158,15 +158,15 @@ async function proxy(
   spoil: Spoil,
   quietCloseMs: number | undefined,
 ): Promise<void> {
-  let quiet: ReturnType<typeof setTimeout> | undefined;
-  const closeBoth = () => {
-    closeQuietly(client);
-    closeQuietly(server);
-  };
   const server = await Deno.connect({
     hostname: upstream.hostname,
     port: upstream.port,
   });
+  const closeBoth = () => {
+    closeQuietly(client);
+    closeQuietly(server);
+  };
+  let quiet: ReturnType<typeof setTimeout> | undefined;
   client.setNoDelay(true);
   server.setNoDelay(true);
   const toServer = (async () => {

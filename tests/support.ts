@@ -143,14 +143,16 @@ const STOP_GRACE_MS = 3000;
  * pipes open, and the test would wait for their end forever.
  */
 async function terminate(child: Deno.ChildProcess): Promise<void> {
-  const kill = (pid: number, name: Deno.Signal) => {
+  // child.kill() for the child: it knows when the child has exited, so a
+  // pid reused since then is never hit.
+  const signal = (send: () => void) => {
     try {
-      Deno.kill(pid, name);
+      send();
     } catch {
       // exited already
     }
   };
-  kill(child.pid, "SIGTERM");
+  signal(() => child.kill("SIGTERM"));
   let timer: ReturnType<typeof setTimeout> | undefined;
   const exited = await Promise.race([
     child.status.then(() => true),
@@ -160,7 +162,9 @@ async function terminate(child: Deno.ChildProcess): Promise<void> {
   ]);
   clearTimeout(timer);
   if (!exited) {
-    for (const pid of processTree(child.pid)) kill(pid, "SIGKILL");
+    const [, ...under] = processTree(child.pid); // read while it still runs
+    signal(() => child.kill("SIGKILL"));
+    for (const pid of under) signal(() => Deno.kill(pid, "SIGKILL"));
   }
   await child.status;
 }
