@@ -66,7 +66,17 @@ export type Report = Record<string, unknown> & { error?: string };
 
 /**
  * Print `report` as one JSON line with `end` (how the run ended) and return
- * the exit code: 0 for a complete run without `error`, 1 otherwise.
+ * the exit code: 0 for a complete run without `error`, 1 otherwise. A run
+ * cut short by its deadline is a failure however clean its figures.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { emit } from "./load_common.ts";
+ * assert.equal(emit({ lost: 0 }, "complete"), 0); // {"lost":0,"end":"complete"}
+ * // {"lost":0,"end":"timeout","error":"run ended: timeout"}
+ * assert.equal(emit({ lost: 0 }, "timeout"), 1);
+ * ```
  */
 export function emit(report: Report, end: string): number {
   const line = { ...report, end };
