@@ -18,6 +18,8 @@
  * @module
  */
 
+import { procStat } from "./stats.ts";
+
 const LISTENING = /listening on (\S+):(\d+)/;
 /** Keep this much of a process's output, for error messages. */
 const TAIL_BYTES = 2048;
@@ -222,14 +224,8 @@ function groupPids(pgid: number): number[] {
   const pids: number[] = [];
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      // after "pid (comm) ": state ppid pgrp
-      const pgrp = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-      if (pgrp === pgid) pids.push(Number(entry.name));
-    } catch {
-      // exited meanwhile
-    }
+    const pgrp = procStat(Number(entry.name))?.[2]; // undefined: exited meanwhile
+    if (Number(pgrp) === pgid) pids.push(Number(entry.name));
   }
   return pids;
 }

@@ -115,12 +115,23 @@ export function rssKiB(pid: number | "self"): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/**
+ * The fields of /proc/PID/stat after "pid (comm) ", read from the last ")"
+ * so that a name holding spaces or ")" cannot shift them: state is 0, ppid
+ * 1, pgrp 2, utime 11, stime 12. `null` if the process is gone or this is
+ * not Linux.
+ */
+export function procStat(pid: number | "self"): string[] | null {
+  const stat = readProc(`/proc/${pid}/stat`);
+  return stat === null
+    ? null
+    : stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
 /** CPU seconds (user + system) process `pid` has used (/proc/PID/stat). */
 export function cpuSeconds(pid: number | "self"): number | null {
-  const stat = readProc(`/proc/${pid}/stat`);
-  if (!stat) return null;
-  // Fields after "pid (comm) ": state is 0, utime 11, stime 12.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const fields = procStat(pid);
+  if (!fields) return null;
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 

@@ -18,6 +18,7 @@ import {
   sameServerTwice,
 } from "../bench/compare_table.ts";
 import { poolRounds } from "../bench/pool_paired.ts";
+import { procStat } from "../bench/stats.ts";
 
 /** What bench/main.ts --json says about one run. */
 interface Run {
@@ -51,13 +52,8 @@ async function bench(args: string[]) {
 
 /** True while process `pid` exists and is not a zombie. */
 function running(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !==
-      "Z";
-  } catch {
-    return false;
-  }
+  const state = procStat(pid)?.[0];
+  return state !== undefined && state !== "Z";
 }
 
 Deno.test("deno task bench --quick: every workload against our servers, nothing lost or wrong", async (t) => {

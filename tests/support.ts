@@ -13,6 +13,7 @@
  * @module
  */
 
+import { procStat } from "../bench/stats.ts";
 import { LineReader, streamSource } from "../lib/lines.ts";
 
 /** The project's root folder (tests run scripts by their path from here). */
@@ -178,16 +179,10 @@ function processTree(pid: number): number[] {
   try {
     for (const entry of Deno.readDirSync("/proc")) {
       if (!/^\d+$/.test(entry.name)) continue;
-      try {
-        // "pid (name) state ppid ...": the name may hold spaces and ")".
-        const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-        const ppid = Number(
-          stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1],
-        );
-        children.set(ppid, [...children.get(ppid) ?? [], Number(entry.name)]);
-      } catch {
-        // gone meanwhile
-      }
+      const ppid = procStat(Number(entry.name))?.[1]; // undefined: gone meanwhile
+      if (ppid === undefined) continue;
+      const siblings = children.get(Number(ppid)) ?? [];
+      children.set(Number(ppid), [...siblings, Number(entry.name)]);
     }
   } catch {
     return [pid]; // no /proc
