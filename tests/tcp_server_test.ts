@@ -6,19 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { LineReader, writeLine } from "../lib/lines.ts";
+import { writeLine } from "../lib/lines.ts";
 import { formatAddr } from "../lib/net.ts";
 import { serveConnections } from "../lib/tcp_server.ts";
 import { ROOT, RUN_FLAGS, RunningScript, within } from "./support.ts";
-
-/** Every line from `conn` until the server closes it, failing after 5 s. */
-function linesToClose(conn: Deno.TcpConn): Promise<string[]> {
-  return within(
-    Array.fromAsync(new LineReader(conn)),
-    5000,
-    "the server did not close the connection within 5 s",
-  );
-}
+import { TestClient } from "./tcp_support.ts";
 
 Deno.test("a session that throws a bug: onBug gets it, and the next client is served", async () => {
   const bugs: { error: unknown; client: string }[] = [];
@@ -32,22 +24,15 @@ Deno.test("a session that throws a bug: onBug gets it, and the next client is se
       bugs.push({ error, client: formatAddr(conn.remoteAddr) }),
   });
 
-  const first = await Deno.connect({ port: server.addr.port });
-  try {
+  {
+    await using first = await TestClient.connect(localhost(server.addr.port));
     // The server closes the connection of the failed session.
-    assert.deepEqual(await linesToClose(first), []);
+    await first.expectClosed();
     assert.equal(bugs.length, 1);
     assert.ok(bugs[0].error instanceof TypeError);
-    assert.equal(bugs[0].client, formatAddr(first.localAddr));
-  } finally {
-    first.close();
+    assert.equal(bugs[0].client, formatAddr(first.conn.localAddr));
   }
-  const second = await Deno.connect({ port: server.addr.port });
-  try {
-    assert.deepEqual(await linesToClose(second), ["served"]);
-  } finally {
-    second.close();
-  }
+  await expectServed(server.addr.port);
 });
 
 Deno.test("without onBug a session's bug is left uncaught, as a crash, not swallowed", async () => {
@@ -116,16 +101,9 @@ Deno.test("out of file descriptors: the chat server says so, waits, and serves a
 
     // Those that left are taken and let go; then a newcomer is served.
     await script.waitFor("Accepting new connections again");
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    try {
-      await writeLine(conn, "LOGIN zoe");
-      const welcome = new LineReader(conn).readLine();
-      assert.equal(
-        await within(welcome, 5000, "no WELCOME in 5 s"),
-        "WELCOME zoe",
-      );
-    } finally {
-      conn.close();
+    {
+      await using zoe = await TestClient.connect(localhost(port));
+      assert.equal(await zoe.ask("LOGIN zoe"), "WELCOME zoe");
     }
     const { code, stdout, stderr } = await script.stop("SIGTERM");
     assert.equal(code, 0, stderr);
@@ -176,12 +154,14 @@ function serveThrough(
 
 /** A client of `port` gets `served`, then the close. */
 async function expectServed(port: number): Promise<void> {
-  const conn = await Deno.connect({ port });
-  try {
-    assert.deepEqual(await linesToClose(conn), ["served"]);
-  } finally {
-    conn.close();
-  }
+  await using client = await TestClient.connect(localhost(port));
+  assert.equal(await client.answer(), "served");
+  await client.expectClosed();
+}
+
+/** Port `port` of 127.0.0.1. */
+function localhost(port: number) {
+  return { hostname: "127.0.0.1", port };
 }
 
 Deno.test("accept failing again and again: said once, and once more when it works", async () => {
