@@ -527,13 +527,19 @@ export interface ScriptedServer extends Disposable {
  * silent, sends what a hostile one might). Dispose it to stop listening;
  * disposed before any client came (the test failed first), it serves
  * nobody, quietly.
+ *
+ * A script that fails (one of its assertions) fails the test it belongs
+ * to, whether or not the test has awaited `serving` yet: the failure is
+ * held, and disposing throws it if the test never asked for `serving`.
+ * Left to reject on its own, it would be an uncaught error that cancels
+ * every other test of the file.
  */
 export function scriptedServer(
   script: (conn: Deno.TcpConn, lines: LineReader) => Promise<void>,
 ): ScriptedServer {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   let disposed = false;
-  const serving = (async () => {
+  const served = (async () => {
     let accepted: Deno.TcpConn;
     try {
       accepted = await listener.accept();
@@ -544,12 +550,23 @@ export function scriptedServer(
     using conn = accepted;
     await script(conn, new LineReader(conn));
   })();
+  let failure: { error: unknown } | undefined;
+  let seen = false;
+  served.catch((error) => failure = { error });
   return {
     port: listener.addr.port,
-    serving,
+    get serving() {
+      seen = true;
+      return served;
+    },
     [Symbol.dispose]: () => {
       disposed = true;
       listener.close();
+      if (!failure || seen) return;
+      // Printed as well as thrown: when the test has failed too, the runner
+      // shows only "An error was suppressed during disposal".
+      console.error("The scripted server failed:", failure.error);
+      throw failure.error;
     },
   };
 }

@@ -1,13 +1,16 @@
 /**
  * tests/support.ts stops what a script started along with the script: a
  * timed-out `deno task` and a disposed tools/pair.ts take their server and
- * client with them, so a failing test leaves nothing running.
+ * client with them, so a failing test leaves nothing running. A server
+ * played by a test fails that test, not the whole file, when its script
+ * fails.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { runTask, startScript } from "./support.ts";
+import { writeLine } from "../lib/lines.ts";
+import { runTask, scriptedServer, startScript } from "./support.ts";
 
 const ANSWER_LINE =
   /^SEND_(DATE -> \d{4}-\d{2}-\d{2}|TIME -> \d{2}:\d{2}:\d{2})$/;
@@ -48,4 +51,69 @@ Deno.test("a disposed tools/pair.ts stops its server and client too", async () =
   await pair.waitFor(ANSWER_LINE);
   await pair[Symbol.asyncDispose](); // what the end of this block does
   assertStoppedEarly(pair.seen, pair.seen.join("\n"));
+});
+
+Deno.test("a scripted server's failure fails its own test", async (t) => {
+  /** Sends `line` to `server` and reads until the server has closed. */
+  async function talkTo(server: { port: number }, line: string) {
+    using conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    await writeLine(conn, line);
+    const buffer = new Uint8Array(64);
+    while (await conn.read(buffer) !== null);
+  }
+  const expectHello = async (
+    _conn: Deno.TcpConn,
+    lines: { readLine(): Promise<string | null> },
+  ) => {
+    assert.equal(await lines.readLine(), "HELLO");
+  };
+
+  await t.step(
+    "when the test never asked for it: disposing prints and throws it",
+    async () => {
+      const server = scriptedServer(expectHello);
+      await talkTo(server, "GOODBYE"); // the script has failed and closed
+      const printed: unknown[][] = [];
+      const consoleError = console.error;
+      console.error = (...args) => printed.push(args);
+      try {
+        assert.throws(
+          () => server[Symbol.dispose](),
+          /'GOODBYE' !== 'HELLO'/,
+        );
+      } finally {
+        console.error = consoleError;
+      }
+      assert.equal(printed.length, 1);
+      assert.equal(printed[0][0], "The scripted server failed:");
+      assert.match(String(printed[0][1]), /'GOODBYE' !== 'HELLO'/);
+    },
+  );
+
+  await t.step(
+    "when the test awaits serving: it rejects there, once",
+    async () => {
+      using server = scriptedServer(expectHello);
+      await talkTo(server, "GOODBYE");
+      await assert.rejects(server.serving, /'GOODBYE' !== 'HELLO'/);
+    },
+  );
+
+  await t.step("a script that passes: serving resolves", async () => {
+    using server = scriptedServer(expectHello);
+    await talkTo(server, "HELLO");
+    await server.serving;
+  });
+
+  await t.step(
+    "disposed before any client came: it serves nobody, quietly",
+    async () => {
+      const server = scriptedServer(expectHello);
+      server[Symbol.dispose]();
+      await server.serving;
+    },
+  );
 });
