@@ -10,7 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ROOT, runScript } from "./support.ts";
+import { ROOT, running, runScript } from "./support.ts";
 import { WORKLOADS } from "../bench/workloads.ts";
 import {
   pairedRatio,
@@ -18,7 +18,6 @@ import {
   sameServerTwice,
 } from "../bench/compare_table.ts";
 import { poolRounds } from "../bench/pool_paired.ts";
-import { procStat } from "../bench/stats.ts";
 
 /** What bench/main.ts --json says about one run. */
 interface Run {
@@ -48,12 +47,6 @@ async function bench(args: string[]) {
     );
   }
   return { code, runs, stderr };
-}
-
-/** True while process `pid` exists and is not a zombie. */
-function running(pid: number): boolean {
-  const state = procStat(pid)?.[0];
-  return state !== undefined && state !== "Z";
 }
 
 Deno.test("deno task bench --quick: every workload against our servers, nothing lost or wrong", async (t) => {

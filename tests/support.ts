@@ -174,7 +174,7 @@ async function terminate(child: Deno.ChildProcess): Promise<void> {
  * `pid` and every process under it, parents first, from `/proc` (Linux;
  * elsewhere `pid` alone).
  */
-function processTree(pid: number): number[] {
+export function processTree(pid: number): number[] {
   const children = new Map<number, number[]>();
   try {
     for (const entry of Deno.readDirSync("/proc")) {
@@ -192,6 +192,12 @@ function processTree(pid: number): number[] {
     tree.push(...children.get(tree[i]) ?? []);
   }
   return tree;
+}
+
+/** True while process `pid` exists and is not a zombie (`/proc`, Linux). */
+export function running(pid: number): boolean {
+  const state = procStat(pid)?.[0];
+  return state !== undefined && state !== "Z";
 }
 
 /** Options for {@linkcode runWithStdoutClosed}. */
