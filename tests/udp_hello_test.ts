@@ -12,7 +12,13 @@ import { formatAddr } from "../lib/net.ts";
 import { sameAddr } from "../udp/datagram.ts";
 import { DEFAULT_MESSAGE } from "../udp/hello_client.ts";
 import { serveHello, startHelloServer } from "../udp/hello_server.ts";
-import { hasControlChars, runScript, runTask, startServer } from "./support.ts";
+import {
+  hasControlChars,
+  runScript,
+  runTask,
+  startScript,
+  startServer,
+} from "./support.ts";
 import {
   checkPortInUse,
   externalUdpTarget,
@@ -396,6 +402,29 @@ Deno.test(
     assert.equal(
       out.trimEnd().split("\n").at(-1),
       "[server] Knock-knock server stopped",
+    );
+  },
+);
+
+Deno.test(
+  "tools/pair.ts kills a server that will not stop, says so, exits 1",
+  OWN_ONLY,
+  async () => {
+    // The client gets its "Ok" and exits 0; the server ignores SIGTERM.
+    await using pair = startScript("tools/pair.ts", [
+      "tests/stubborn_server.ts",
+      "udp/hello_client.ts",
+    ], { denoFlags: ["--allow-run", "--allow-read"] });
+    await pair.waitFor(/^Answer from 127\.0\.0\.1:\d+: "Ok"$/);
+    await pair.waitFor("[server] SIGTERM: ignored"); // from the pair
+    // The client has gone: a signal to the pair goes to the server.
+    pair.child.kill("SIGTERM");
+    await pair.waitFor("[server] SIGTERM: ignored");
+    const { code, stderr } = await pair.finish();
+    assert.equal(code, 1, stderr);
+    assert.equal(
+      stderr,
+      "The server did not stop within 5 s of SIGTERM, so it was killed (a server must stop cleanly on SIGTERM).\n",
     );
   },
 );

@@ -2,7 +2,9 @@
  * Runs one exercise's server and client together, as two terminals would:
  * the server in the background on a free port of 127.0.0.1, then the client
  * against it (your keyboard goes to the client), then the server is stopped.
- * The server's lines are tagged `[server]`. Exits with the client's code.
+ * The server's lines are tagged `[server]`. Exits with the client's code
+ * (1 if the client succeeded but the server would not stop: see
+ * {@linkcode STOP_GRACE_MS}).
  *
  * Run: deno task udp-time            (or udp-hello, tcp-knock)
  *      deno task udp-time --count 3  (extra flags go to the client)
@@ -26,6 +28,13 @@ import { onShutdown } from "../lib/net.ts";
 
 /** The permissions every exercise needs (UDP ones also need unstable net). */
 const RUN_FLAGS = ["run", "--allow-net", "--unstable-net"];
+
+/**
+ * How long the server may take to stop after SIGTERM before it is killed:
+ * one changed so that it ignores the signal, or hangs on its way out, must
+ * not keep the pair running after its client has gone.
+ */
+const STOP_GRACE_MS = 5_000;
 
 const USAGE_HINT =
   "usage: deno run --allow-run --allow-read tools/pair.ts SERVER.ts CLIENT.ts [client flags]";
@@ -61,16 +70,10 @@ async function main(): Promise<number> {
   }).spawn();
   // Ctrl+C reaches the whole process group, and the client and the server
   // stop by themselves. A signal sent to this process alone (`kill PID`) is
-  // passed on: to the client once it runs (the server is stopped after it,
-  // below), else to the server.
-  let client: Deno.ChildProcess | undefined;
-  const removeHandlers = onShutdown(() => {
-    try {
-      (client ?? server).kill("SIGTERM");
-    } catch {
-      // already stopped
-    }
-  });
+  // passed on to the one in front: the client while it runs, else the
+  // server (before the client starts, and while it is stopped after it).
+  let inFront = server;
+  const removeHandlers = onShutdown(() => signal(inFront, "SIGTERM"));
   try {
     const serverLines = new LineReader(streamSource(server.stdout));
     const first = await serverLines.readLine();
@@ -92,29 +95,50 @@ async function main(): Promise<number> {
         console.error,
       ),
     ]);
-    client = new Deno.Command(Deno.execPath(), {
+    const client = new Deno.Command(Deno.execPath(), {
       args: [...RUN_FLAGS, clientScript, "--port", port, ...clientArgs],
       stdin: "inherit",
       stdout: "inherit",
       stderr: "inherit",
     }).spawn();
+    inFront = client;
     const { code } = await client.status;
-    try {
-      server.kill("SIGTERM");
-    } catch {
-      // already stopped: Ctrl+C reached the server too
-    }
-    await server.status;
+    inFront = server;
+    const killed = await stop(server);
     await serverDone;
-    return code;
+    if (!killed) return code;
+    const grace = `${STOP_GRACE_MS / 1000} s`;
+    console.error(
+      `The server did not stop within ${grace} of SIGTERM, so it was killed (a server must stop cleanly on SIGTERM).`,
+    );
+    return code || 1;
   } finally {
     removeHandlers();
-    try {
-      server.kill("SIGKILL");
-    } catch {
-      // already stopped
-    }
+    signal(server, "SIGKILL"); // still running only if something failed above
     await server.status;
+  }
+}
+
+/**
+ * Stop `server` as Ctrl+C would (SIGTERM), and kill it (SIGKILL) if it is
+ * still running {@linkcode STOP_GRACE_MS} later. True if it had to be killed.
+ */
+async function stop(server: Deno.ChildProcess): Promise<boolean> {
+  signal(server, "SIGTERM");
+  const timer = setTimeout(() => signal(server, "SIGKILL"), STOP_GRACE_MS);
+  try {
+    return (await server.status).signal === "SIGKILL";
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Send `name` to `child`, unless it has exited already. */
+function signal(child: Deno.ChildProcess, name: Deno.Signal): void {
+  try {
+    child.kill(name);
+  } catch {
+    // already exited: Ctrl+C reached it too, say
   }
 }
 

@@ -1,0 +1,28 @@
+/**
+ * A UDP hello server that will not stop: it answers `Ok` to every datagram
+ * but only says so to SIGTERM, as a student's server might after a change.
+ * For tests/udp_hello_test.ts: tools/pair.ts must kill it, say why, and
+ * not pass for a success.
+ *
+ * Run: deno run --allow-net --unstable-net tests/stubborn_server.ts --host 127.0.0.1 --port 0
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: { host: { type: "string" }, port: { type: "string" } },
+});
+const socket = Deno.listenDatagram({
+  transport: "udp",
+  hostname: values.host ?? "127.0.0.1",
+  port: Number(values.port ?? 0),
+});
+// A listener replaces the default action, which would end the process.
+Deno.addSignalListener("SIGTERM", () => console.log("SIGTERM: ignored"));
+const { hostname, port } = socket.addr as Deno.NetAddr;
+console.log(`Stubborn server listening on ${hostname}:${port}`);
+for await (const [, from] of socket) {
+  await socket.send(new TextEncoder().encode("Ok"), from);
+}
