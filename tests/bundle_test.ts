@@ -9,6 +9,8 @@
 
 import assert from "node:assert/strict";
 import {
+  copyKit,
+  ROOT,
   RunningScript,
   runScript,
   type ScriptResult,
@@ -64,15 +66,27 @@ const PAIRS: Pair[] = [
 
 Deno.test("deno task bundle: each file runs alone in an empty folder", async (t) => {
   const out = await Deno.makeTempDir({ prefix: "lab-dist-" });
+  // Its own temporary folder, to see that it leaves nothing behind there.
+  const scratch = await Deno.makeTempDir({ prefix: "lab-tmp-" });
   try {
     const made = await runScript("tools/bundle.ts", ["--out", out], {
       denoFlags: BUNDLE_FLAGS,
+      env: { TMPDIR: scratch },
     });
     assert.equal(made.code, 0, made.stderr);
     const files = [...Deno.readDirSync(out)].map((e) => e.name).sort();
     const expected = PAIRS.flatMap((p) => [p.server, p.client])
       .map(bundledName).sort();
     assert.deepEqual(files, expected);
+    assert.deepEqual([...Deno.readDirSync(scratch)], [], "left in TMPDIR");
+    // It prints what README.md shows, the folder aside: the run lines too.
+    const readme = await Deno.readTextFile(`${ROOT}README.md`);
+    const shown = /```console\n\$ deno task bundle\n([^`]*)```/.exec(readme);
+    assert.ok(shown, "README.md shows no `deno task bundle` output");
+    assert.deepEqual(
+      squeeze(made.stdout.replaceAll(`${out}/`, "dist/")),
+      squeeze(shown[1]),
+    );
 
     for (const pair of PAIRS) {
       await t.step(
@@ -103,8 +117,33 @@ Deno.test("deno task bundle: each file runs alone in an empty folder", async (t)
     }
   } finally {
     await Deno.remove(out, { recursive: true });
+    await Deno.remove(scratch, { recursive: true });
   }
 });
+
+Deno.test("deno task bundle: an exercise that does not parse is named, exit 1", async () => {
+  // An instructor's edit gone wrong, in a copy of the kit.
+  const copy = await copyKit();
+  try {
+    const source = `${copy}/tcp/calc_server.ts`;
+    await Deno.writeTextFile(source, "\nconst unfinished = ;\n", {
+      append: true,
+    });
+    const r = await runScript(`${copy}/tools/bundle.ts`, [
+      "--out",
+      `${copy}/dist`,
+    ], { denoFlags: BUNDLE_FLAGS });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^Cannot bundle tcp\/calc_server\.ts: /);
+  } finally {
+    await Deno.remove(copy, { recursive: true });
+  }
+});
+
+/** Lines with each run of spaces as one (the README's columns differ). */
+function squeeze(text: string): string[] {
+  return text.trim().split("\n").map((line) => line.replace(/\s+/g, " "));
+}
 
 /** `udp/time_server.ts` -> `udp_time_server.js` */
 function bundledName(source: string): string {
@@ -125,6 +164,17 @@ async function copyAlone(out: string, source: string) {
     const run = new RegExp(`^// Run: deno run ((?:--\\S+ )*)${name}`, "m")
       .exec(text);
     assert.ok(run, `${name} has no '// Run: deno run ... ${name}' line`);
+    // What it is in full (its source's first paragraph, to its full stop),
+    // its partner's command next to its own, and for a server, nc by hand.
+    assert.match(text, /^[^]*?\.\n\/\/\n\/\/ Run: /);
+    const partner = name.includes("server")
+      ? name.replace("server", "client")
+      : name.replace("client", "server");
+    assert.match(
+      text,
+      new RegExp(`^// With: deno run (?:--\\S+ )*${partner}$`, "m"),
+    );
+    if (name.includes("server")) assert.match(text, /^\/\/ Try by hand: nc /m);
     return { dir, name, flags: run[1].trim().split(" ") };
   } catch (error) {
     await Deno.remove(dir, { recursive: true });

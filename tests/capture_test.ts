@@ -20,11 +20,18 @@ import {
   type ExerciseName,
   EXERCISES,
   FIN_FILTER,
+  loopbackInterface,
   PAYLOAD_FILTER,
   SYN_FILTER,
 } from "../tools/capture_filters.ts";
 import { formatPacket, hexToText } from "../tools/capture.ts";
-import { ROOT, runScript, startScript, startServer } from "./support.ts";
+import {
+  ROOT,
+  runScript,
+  runWithStdoutClosed,
+  startScript,
+  startServer,
+} from "./support.ts";
 import {
   FLAG,
   readBack,
@@ -61,6 +68,20 @@ Deno.test("deno task capture: plain errors for a bad exercise or no tshark", asy
     assert.equal(r.code, 2);
     assert.match(r.stderr, /Unknown exercise "tcp-knok".*tcp-knock/);
   });
+  await t.step("--help alone: usage on stdout, exit 0", async () => {
+    const r = await runScript("tools/capture.ts", ["--help"], {
+      denoFlags: CAPTURE_FLAGS,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Usage: deno task capture EXERCISE /m);
+  });
+  await t.step("flags but no exercise: exit 2 and the list", async () => {
+    const r = await runScript("tools/capture.ts", ["--count", "3"], {
+      denoFlags: CAPTURE_FLAGS,
+    });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^Name an exercise: udp-hello, .*chat\n/);
+  });
   await t.step("tshark not installed: one sentence, exit 1", async () => {
     const r = await runScript("tools/capture.ts", ["calc"], {
       denoFlags: CAPTURE_FLAGS,
@@ -80,6 +101,43 @@ Deno.test("formatPacket() shows a packet's text quoted, controls escaped", () =>
     "   4  127.0.0.1 → 127.0.0.1  TCP  50330 → 12002",
     String.raw`      data: "Knock\x1b[2J\u{202e}\x85\n"`,
   ]);
+  // A UDP packet's bytes come in the last field, tcp.payload left empty.
+  const udp = [
+    "7",
+    "127.0.0.1",
+    "127.0.0.1",
+    "UDP",
+    "40000 → 12000",
+    "",
+    "4f6b",
+  ];
+  assert.deepEqual(formatPacket(udp), [
+    "   7  127.0.0.1 → 127.0.0.1  UDP  40000 → 12000",
+    '      data: "Ok"',
+  ]);
+});
+
+Deno.test("hexToText() reads tshark's hex; bytes that are not UTF-8 show as U+FFFD", () => {
+  assert.equal(hexToText("4b6e6f636b0a"), "Knock\n");
+  assert.equal(hexToText("4b:6e:6f:63:6b:0a"), "Knock\n");
+  // Anyone may send any bytes (nc, a broken client): shown, never a crash.
+  assert.equal(hexToText("ff4f6b"), "\u{fffd}Ok");
+});
+
+Deno.test("loopbackInterface() is the loopback's name for tshark on each system", () => {
+  assert.equal(loopbackInterface("linux"), "lo");
+  assert.equal(loopbackInterface("darwin"), "lo0");
+  assert.equal(loopbackInterface("windows"), "\\Device\\NPF_Loopback");
+});
+
+Deno.test("each exercise's hint names deno tasks that exist and are its own", async () => {
+  const { tasks } = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  for (const [name, exercise] of Object.entries(EXERCISES)) {
+    const named = [...exercise.run.matchAll(/deno task ([\w-]+)/g)]
+      .map(([, task]) => task);
+    assert.deepEqual(named, [`${name}-server`, `${name}-client`]);
+    for (const task of named) assert.ok(task in tasks, `no task ${task}`);
+  }
 });
 
 Deno.test({
@@ -182,6 +240,207 @@ Deno.test({
     assert.match(result.stdout, /data: "Knock knock\\n"/);
   },
 });
+
+Deno.test({
+  name:
+    "deno task capture udp-hello: each datagram shown as it comes, with its text",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    await using server = await startServer("udp/hello_server.ts");
+    const port = String(server.port);
+    await using capture = startScript(
+      "tools/capture.ts",
+      ["udp-hello", "--port", port],
+      { denoFlags: CAPTURE_FLAGS },
+    );
+    await capture.waitFor(`Capturing 'udp port ${port}' on`);
+    await using traffic = keepSending(server.port, "hello");
+    await capture.waitFor('data: "Ok"'); // the server's answer
+    await traffic.stop();
+    // The next datagram shows while tshark runs, not only once it stops (a
+    // tshark that buffers its output would keep it back).
+    await traffic.send("one more");
+    await capture.waitFor('data: "one more"');
+    const result = await capture.stop("SIGTERM");
+    assert.equal(result.code, 0, result.stderr);
+  },
+});
+
+Deno.test({
+  name:
+    "deno task capture: a port Wireshark misreads (UDP 12000, as LLC) still shows UDP",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    // udp-time moved to 12000 by --port: the Decode As rule moves with it.
+    // Sent to [::1]:12000, where no lab server listens (they bind 0.0.0.0).
+    await using capture = startScript(
+      "tools/capture.ts",
+      ["udp-time", "--port", "12000"],
+      { denoFlags: CAPTURE_FLAGS },
+    );
+    await capture.waitFor("Capturing 'udp port 12000' on");
+    {
+      await using _traffic = keepSending(12000, "SEND_TIME", "::1");
+      await capture.waitFor('data: "SEND_TIME"');
+    }
+    const summary = capture.seen.at(-2) ?? "";
+    assert.match(summary, / {2}UDP {2}\d+ → 12000 Len=9$/);
+    const result = await capture.stop("SIGTERM");
+    assert.equal(result.code, 0, result.stderr);
+  },
+});
+
+Deno.test({
+  name:
+    "deno task capture --count 3: three packets, then it ends by itself, exit 0",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    using sink = unreadPort();
+    await using capture = startScript(
+      "tools/capture.ts",
+      ["udp-hello", "--port", String(sink.port), "--count", "3"],
+      { denoFlags: CAPTURE_FLAGS },
+    );
+    await using _traffic = keepSending(sink.port, "hello");
+    const result = await capture.finish();
+    assert.equal(result.code, 0, result.stderr);
+    const packets = result.stdout.split("\n").filter((l) =>
+      /^ *\d+ {2}/.test(l)
+    );
+    assert.equal(packets.length, 3, result.stdout);
+  },
+});
+
+Deno.test({
+  name: "deno task capture | head: it ends quietly, exit 0, and stops tshark",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    using sink = unreadPort();
+    await using traffic = keepSending(sink.port, "hello");
+    const filter = `udp port ${sink.port}`;
+    // A capture that left tshark running would wait for it, and so would we
+    // (tshark holds its stderr): kill tshark at a deadline, so that such a
+    // test ends, and fails.
+    const reaper = setTimeout(() => {
+      for (const pid of tsharkPids(filter)) Deno.kill(pid, "SIGTERM");
+    }, 15_000);
+    let result;
+    try {
+      result = await runWithStdoutClosed(
+        "tools/capture.ts",
+        ["udp-hello", "--port", String(sink.port)],
+        {
+          closeAfter: 'data: "hello"',
+          denoFlags: CAPTURE_FLAGS,
+          timeoutMs: 10_000,
+          // One packet after the close, then none: only the write it fails
+          // can end the capture, and nothing more would end tshark.
+          afterClose: async () => {
+            await traffic.stop();
+            await traffic.send("bye");
+          },
+        },
+      );
+    } finally {
+      clearTimeout(reaper);
+    }
+    const left = tsharkPids(filter);
+    for (const pid of left) Deno.kill(pid, "SIGKILL"); // a failed test's too
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(left, [], "tshark still running");
+  },
+});
+
+Deno.test({
+  name: "deno task capture: tshark's own reason, then one sentence, exit 1",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    const r = await runScript(
+      "tools/capture.ts",
+      ["calc", "--interface", "nosuch0"],
+      { denoFlags: CAPTURE_FLAGS },
+    );
+    assert.equal(r.code, 1, r.stderr);
+    const lines = r.stderr.trimEnd().split("\n");
+    assert.match(
+      lines.at(-1) ?? "",
+      /^tshark could not capture on nosuch0 \(see its message above; /,
+    );
+    // "its message above": tshark's, which names the interface too.
+    assert.ok(lines.slice(0, -1).some((l) => l.includes("nosuch0")), r.stderr);
+  },
+});
+
+/**
+ * Send `text` to `host`:`port` every 100 ms until stopped: traffic for a
+ * capture, which sees packets a moment after it says it is capturing.
+ */
+function keepSending(port: number, text: string, host = "127.0.0.1") {
+  const socket = Deno.listenDatagram({
+    hostname: host,
+    port: 0,
+    transport: "udp",
+  });
+  const to = { transport: "udp" as const, hostname: host, port };
+  const send = (line: string) =>
+    socket.send(new TextEncoder().encode(line), to).then(() => {});
+  let sending = true;
+  const loop = (async () => {
+    while (sending) {
+      await send(text);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  const stop = async () => {
+    sending = false;
+    await loop;
+  };
+  return {
+    /** Stop the stream of datagrams (the socket stays open). */
+    stop,
+    /** Send one datagram. */
+    send,
+    async [Symbol.asyncDispose]() {
+      await stop();
+      socket.close();
+    },
+  };
+}
+
+/** A UDP port of 127.0.0.1 that nobody answers from, never read. */
+function unreadPort() {
+  const socket = Deno.listenDatagram({
+    hostname: "127.0.0.1",
+    port: 0,
+    transport: "udp",
+  });
+  return {
+    port: (socket.addr as Deno.NetAddr).port,
+    [Symbol.dispose]: () => socket.close(),
+  };
+}
+
+/**
+ * Running tshark processes, and the dumpcap each starts to capture for it,
+ * whose command line holds `filter` (`/proc`). A tshark killed with SIGKILL
+ * leaves its dumpcap capturing.
+ */
+function tsharkPids(filter: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const args = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`)
+        .split("\0");
+      if (/(tshark|dumpcap)$/.test(args[0]) && args.includes(filter)) {
+        pids.push(Number(entry.name));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
 
 /** The first three packets of a TCP connection: the three-way handshake. */
 const HANDSHAKE = [

@@ -7,13 +7,15 @@
 
 import assert from "node:assert/strict";
 import {
+  copyKit,
   processTree,
-  ROOT,
   running,
   runScript,
   runWithStdoutClosed,
   startScript,
+  startServer,
 } from "./support.ts";
+import { Actor } from "../tools/actor.ts";
 import { assertUdpPortFree } from "./udp_support.ts";
 
 Deno.test("deno task demo plays every exercise and shows both sides", async (t) => {
@@ -64,6 +66,9 @@ Deno.test("deno task demo plays every exercise and shows both sides", async (t) 
 
   await t.step("chat: join, talk, leave", () => {
     expect(/^ {3}alice \| bob has joined the chat\.$/);
+    // What the demo types shows too, marked with `>`.
+    expect(/^ {5}bob > \/who$/);
+    expect(/^ {3}alice > hi bob$/);
     expect(/^ {5}bob \| In the room: alice, bob$/);
     expect(/^ {5}bob \| alice: hi bob$/);
     expect(/^ {3}alice \| bob: hello alice, bye$/);
@@ -72,21 +77,20 @@ Deno.test("deno task demo plays every exercise and shows both sides", async (t) 
 });
 
 Deno.test("deno task demo: a part that fails is named, its server stopped, exit 1", async () => {
-  // A copy of the kit in which the knock-knock client exits 3 after its
-  // exchange, as a broken exercise would.
-  const copy = await Deno.makeTempDir();
+  // A copy of the kit in which the knock-knock client says "Broken" on
+  // stderr and exits 3 after its exchange, as a broken exercise would.
+  const copy = await copyKit();
   try {
-    for (const dir of ["lib", "tools", "udp", "tcp", "chat"]) {
-      await copyDir(`${ROOT}${dir}`, `${copy}/${dir}`);
-    }
-    await Deno.copyFile(`${ROOT}deno.json`, `${copy}/deno.json`);
     const client = `${copy}/tcp/knock_client.ts`;
     const source = await Deno.readTextFile(client);
     const end = "await runMain(main, COMMAND);";
     assert.ok(source.includes(end));
     await Deno.writeTextFile(
       client,
-      source.replace(end, "await runMain(async () => (await main(), 3));"),
+      source.replace(
+        end,
+        'await runMain(async () => (await main(), console.error("Broken"), 3));',
+      ),
     );
     const demo = await runScript(`${copy}/tools/demo.ts`, [], {
       denoFlags: ["--allow-run", "--allow-read"],
@@ -95,6 +99,7 @@ Deno.test("deno task demo: a part that fails is named, its server stopped, exit 
     const out = demo.stdout;
     assert.equal(demo.code, 1, `${out}\n${demo.stderr}`);
     assert.match(out, /^FAILED: client exited with code 3$/m);
+    assert.match(out, /^ {2}client . Broken$/m); // its stderr shows too
     assert.match(
       out,
       /^1 of 5 parts failed:\n {2}Part 2, Q4: TCP knock-knock \(12002\/tcp\)\n$/m,
@@ -107,18 +112,72 @@ Deno.test("deno task demo: a part that fails is named, its server stopped, exit 
   }
 });
 
-/** Copy the directory `from` to `to`, files and subdirectories. */
-async function copyDir(from: string, to: string): Promise<void> {
-  await Deno.mkdir(to, { recursive: true });
-  for await (const entry of Deno.readDir(from)) {
-    const [source, target] = [`${from}/${entry.name}`, `${to}/${entry.name}`];
-    if (entry.isDirectory) await copyDir(source, target);
-    else await Deno.copyFile(source, target);
+Deno.test("deno task demo: a server that ignores SIGTERM is killed 5 s later, its part failed", async () => {
+  // A copy of the kit in which the knock-knock server will not stop.
+  const copy = await copyKit();
+  try {
+    const server = `${copy}/tcp/knock_server.ts`;
+    const source = await Deno.readTextFile(server);
+    const stop = "onShutdown(stop)";
+    assert.ok(source.includes(stop));
+    await Deno.writeTextFile(
+      server,
+      source.replace(stop, 'onShutdown(() => console.log("SIGTERM: ignored"))'),
+    );
+    const demo = await runScript(`${copy}/tools/demo.ts`, [], {
+      denoFlags: ["--allow-run", "--allow-read"],
+      timeoutMs: 60_000,
+    });
+    const left = runningIn(copy);
+    for (const pid of left) Deno.kill(pid, "SIGKILL"); // a failed test's too
+    const out = demo.stdout;
+    assert.equal(demo.code, 1, `${out}\n${demo.stderr}`);
+    assert.match(out, /^FAILED: server did not exit within 5 s$/m);
+    assert.match(out, /^1 of 5 parts failed:\n {2}Part 2, Q4: TCP knock/m);
+    assert.deepEqual(left, [], "still running");
+  } finally {
+    await Deno.remove(copy, { recursive: true });
   }
-}
+});
+
+Deno.test("Actor.waitFor(): each line once; a script that has ended fails it at once", async () => {
+  await using server = await startServer("udp/time_server.ts");
+  await using client = new Actor({
+    tag: "client",
+    script: "udp/time_client.ts",
+    args: ["--port", String(server.port), "--count", "2"]
+      .concat([
+        "--request",
+        "SEND_DATE",
+        "--min-delay",
+        "0",
+        "--max-delay",
+        "0",
+      ]),
+    print: () => {},
+  });
+  await client.waitFor(/SEND_DATE ->/);
+  await client.waitFor(/SEND_DATE ->/);
+  assert.equal(await client.exited(), 0);
+  // Both answers were taken: a third is not there, and waiting ends now.
+  await assert.rejects(
+    client.waitFor(/SEND_DATE ->/),
+    /^Error: client ended without showing/,
+  );
+});
 
 Deno.test("deno task demo: a SIGTERM to it alone stops the scripts it runs", async () => {
-  await using demo = startScript("tools/demo.ts", [], {
+  // From a copy of the kit, so that what it starts is known by its folder.
+  const copy = await copyKit();
+  try {
+    await sigtermDemo(copy);
+  } finally {
+    await Deno.remove(copy, { recursive: true });
+  }
+});
+
+async function sigtermDemo(copy: string) {
+  await using demo = startScript(`${copy}/tools/demo.ts`, [], {
     denoFlags: ["--allow-run", "--allow-read"],
   });
   await demo.waitFor(/^ {2}client \| Asking 127\.0\.0\.1:/);
@@ -139,10 +198,11 @@ Deno.test("deno task demo: a SIGTERM to it alone stops the scripts it runs", asy
   assert.equal(result.code, 143, result.stderr);
   assert.match(result.stdout, /^Stopped \(SIGTERM\): stopping the scripts/m);
   // Stopped, not left to run on under init once the demo has gone.
-  const left = scripts.filter(running);
+  // Nor did one start after the signal, as the part it broke gave up.
+  const left = [...new Set([...scripts.filter(running), ...runningIn(copy)])];
   for (const pid of left) Deno.kill(pid, "SIGKILL"); // a failed test's too
   assert.deepEqual(left, [], "still running");
-});
+}
 
 Deno.test("deno task demo | head: it ends quietly, exit 0, no script left", async () => {
   // Closed in the middle of the first part: the part plays on with its lines
@@ -170,3 +230,20 @@ Deno.test("deno task demo --help, and a flag it does not take", async () => {
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--bogus/);
 });
+
+/** Running processes whose working folder is `dir` (`/proc`, Linux). */
+function runningIn(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cwd = Deno.readLinkSync(`/proc/${entry.name}/cwd`);
+      if (cwd === dir && running(Number(entry.name))) {
+        pids.push(Number(entry.name));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}

@@ -717,3 +717,27 @@ export async function startPythonPeer(
     throw error;
   }
 }
+
+/**
+ * A copy of the kit's code (lib/, tools/, the exercises, deno.json) in a new
+ * temporary folder, for a test that breaks one file the way an instructor's
+ * edit might. The caller removes it.
+ */
+export async function copyKit(): Promise<string> {
+  const copy = await Deno.makeTempDir({ prefix: "lab-kit-" });
+  for (const dir of ["lib", "tools", "udp", "tcp", "chat"]) {
+    await copyDir(`${ROOT}${dir}`, `${copy}/${dir}`);
+  }
+  await Deno.copyFile(`${ROOT}deno.json`, `${copy}/deno.json`);
+  return copy;
+}
+
+/** Copy the directory `from` to `to`, files and subdirectories. */
+async function copyDir(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const entry of Deno.readDir(from)) {
+    const [source, target] = [`${from}/${entry.name}`, `${to}/${entry.name}`];
+    if (entry.isDirectory) await copyDir(source, target);
+    else await Deno.copyFile(source, target);
+  }
+}
