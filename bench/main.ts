@@ -20,6 +20,7 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { runMain, UsageError } from "../lib/cli.ts";
 import { onShutdown } from "../lib/net.ts";
@@ -42,9 +43,11 @@ import {
 } from "./workloads.ts";
 
 /** The project root: servers and tools run from here. */
-const ROOT = new URL("..", import.meta.url).pathname;
-const DEFAULT_REFS_DIR = new URL("../../shared/bench", import.meta.url).pathname
-  .replace(/\/$/, "");
+const ROOT = fileURLToPath(new URL("..", import.meta.url)); // not .pathname: "My%20Labs"
+const DEFAULT_REFS_DIR = fileURLToPath(
+  new URL("../../shared/bench", import.meta.url),
+);
+
 /** A server must print its `listening on` line within this time. */
 const START_TIMEOUT_MS = 30_000;
 /** Open files a load tool or server needs beyond its connections. */

@@ -76,6 +76,20 @@ Deno.test("deno task demo plays every exercise and shows both sides", async (t) 
   });
 });
 
+Deno.test("deno task demo from a folder whose name has a space", async () => {
+  const copy = await copyKit(); // "lab kit ...", as a student's "My Labs"
+  try {
+    const demo = await runScript(`${copy}/tools/demo.ts`, [], {
+      denoFlags: ["--allow-run", "--allow-read"],
+      timeoutMs: 60_000,
+    });
+    assert.equal(demo.code, 0, `${demo.stdout}\n${demo.stderr}`);
+    assert.match(demo.stdout, /^All 5 parts ran as expected\.$/m);
+  } finally {
+    await Deno.remove(copy, { recursive: true });
+  }
+});
+
 Deno.test("deno task demo: a part that fails is named, its server stopped, exit 1", async () => {
   // A copy of the kit in which the knock-knock client says "Broken" on
   // stderr and exits 3 after its exchange, as a broken exercise would.
@@ -145,15 +159,10 @@ Deno.test("Actor.waitFor(): each line once; a script that has ended fails it at 
   await using client = new Actor({
     tag: "client",
     script: "udp/time_client.ts",
-    args: ["--port", String(server.port), "--count", "2"]
-      .concat([
-        "--request",
-        "SEND_DATE",
-        "--min-delay",
-        "0",
-        "--max-delay",
-        "0",
-      ]),
+    args: [
+      ["--port", String(server.port), "--count", "2"],
+      ["--request", "SEND_DATE", "--min-delay", "0", "--max-delay", "0"],
+    ].flat(),
     print: () => {},
   });
   await client.waitFor(/SEND_DATE ->/);

@@ -13,11 +13,13 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { procStat } from "../bench/stats.ts";
 import { LineReader, streamSource } from "../lib/lines.ts";
 
 /** The project's root folder (tests run scripts by their path from here). */
-export const ROOT = new URL("..", import.meta.url).pathname;
+export // Not .pathname: a folder named "My Labs" would read "My%20Labs".
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** `deno run` flags that every exercise script needs, and no more. */
 export const RUN_FLAGS = ["--allow-net", "--unstable-net"];
@@ -724,7 +726,8 @@ export async function startPythonPeer(
  * edit might. The caller removes it.
  */
 export async function copyKit(): Promise<string> {
-  const copy = await Deno.makeTempDir({ prefix: "lab-kit-" });
+  // A space in its name, as in "My Labs": every path must survive it.
+  const copy = await Deno.makeTempDir({ prefix: "lab kit " });
   for (const dir of ["lib", "tools", "udp", "tcp", "chat"]) {
     await copyDir(`${ROOT}${dir}`, `${copy}/${dir}`);
   }

@@ -12,10 +12,12 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { printWhileOpen } from "../lib/cli.ts";
 import { LineReader, streamSource } from "../lib/lines.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+// Not .pathname: a folder named "My Labs" would read "My%20Labs".
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** How long {@linkcode Actor.waitFor} and {@linkcode Actor.exited} wait. */
 export const WAIT_MS = 10_000;

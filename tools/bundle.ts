@@ -11,9 +11,11 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { FatalError, parseFlags, printLine, runMain } from "../lib/cli.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+// Not .pathname: a folder named "My Labs" would read "My%20Labs".
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 const COMMAND = {
   name: "bundle",

@@ -10,9 +10,12 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { parseFlags, runMain } from "../lib/cli.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT_URL = new URL("..", import.meta.url);
+// Not ROOT_URL.pathname: a folder named "My Labs" would read "My%20Labs".
+const ROOT = fileURLToPath(ROOT_URL);
 
 /** The guides with links into the code, from the project root. */
 export const GUIDES = [
@@ -62,7 +65,7 @@ export async function brokenLinks(guide: string): Promise<BrokenLink[]> {
     const [whole, label, target] = match;
     const index = match.index + whole.length - target.length - 1;
     const [path, anchor] = target.split("#");
-    const file = new URL(path, new URL(guide, `file://${ROOT}`));
+    const file = new URL(path, new URL(guide, ROOT_URL));
     const content = await Deno.readTextFile(file).catch(() => undefined);
     if (content === undefined) {
       broken.push({

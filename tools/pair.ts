@@ -14,6 +14,7 @@
  * @module
  */
 
+import { pathToFileURL } from "node:url";
 import {
   type CommandSpec,
   FatalError,
@@ -149,8 +150,8 @@ function signal(child: Deno.ChildProcess, name: Deno.Signal): void {
  * pair refuses.
  */
 async function pairCommand(clientScript: string): Promise<CommandSpec> {
-  const url = new URL(clientScript, `file://${Deno.cwd()}/`);
-  const { COMMAND } = await import(url.href) as { COMMAND: CommandSpec };
+  const url = pathToFileURL(clientScript).href; // from the current folder
+  const { COMMAND } = await import(url) as { COMMAND: CommandSpec };
   const { host: _host, port: _port, ...flags } = COMMAND.flags;
   return {
     name: COMMAND.name.replace(/-client$/, ""), // udp-time-client: udp-time
