@@ -110,8 +110,11 @@ Deno.test("deno task demo: a part that fails is named, its server stopped, exit 
       denoFlags: ["--allow-run", "--allow-read"],
       timeoutMs: 60_000,
     });
+    const left = runningIn(copy);
+    for (const pid of left) Deno.kill(pid, "SIGKILL"); // a failed test's too
     const out = demo.stdout;
     assert.equal(demo.code, 1, `${out}\n${demo.stderr}`);
+    assert.deepEqual(left, [], "still running");
     assert.match(out, /^FAILED: client exited with code 3$/m);
     assert.match(out, /^ {2}client . Broken$/m); // its stderr shows too
     assert.match(

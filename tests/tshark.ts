@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { LineReader, streamSource } from "../lib/lines.ts";
 import { loopbackInterface } from "../tools/capture_filters.ts";
+import { processTree } from "./support.ts";
 
 /** Bits of `tcp.flags`. */
 export const FLAG = { FIN: 0x01, SYN: 0x02, ACK: 0x10 } as const;
@@ -63,7 +64,17 @@ export async function startCapture(filter: string): Promise<Capture> {
     await Deno.remove(dir, { recursive: true });
   };
   try {
-    await untilProbeSeen(probe, state, () => tshark.kill("SIGKILL"));
+    // Not seen in time: tshark is stuck. SIGKILL goes to the dumpcap it
+    // captures with too, which would otherwise capture on by itself.
+    await untilProbeSeen(probe, state, () => {
+      for (const pid of processTree(tshark.pid).reverse()) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch {
+          // gone already
+        }
+      }
+    });
   } catch (error) {
     await dispose();
     throw error;
