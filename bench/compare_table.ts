@@ -233,9 +233,7 @@ export function pairedRatio(
   row: Pairing,
   bySrv: ByServer,
 ): string {
-  const logs = roundPairs(row, bySrv)
-    .map(([a, b]) => Math.log((a ?? NaN) / (b ?? NaN)))
-    .filter(Number.isFinite);
+  const logs = pairedLogs(row, bySrv);
   const n = logs.length;
   if (n < 2) return "-";
   const mean = logs.reduce((sum, x) => sum + x, 0) / n;
@@ -244,6 +242,16 @@ export function pairedRatio(
   const asRatio = (log: number) => fmt(Math.exp(log));
   const [low, high] = [asRatio(mean - margin), asRatio(mean + margin)];
   return `${asRatio(mean)}x (${low}-${high})`;
+}
+
+/**
+ * The logarithm of ours over the reference in each round that has both
+ * figures: the rounds behind {@linkcode pairedRatio}.
+ */
+export function pairedLogs(row: Pairing, bySrv: ByServer): number[] {
+  return roundPairs(row, bySrv)
+    .map(([a, b]) => Math.log((a ?? NaN) / (b ?? NaN)))
+    .filter(Number.isFinite);
 }
 
 /**

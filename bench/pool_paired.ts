@@ -19,6 +19,7 @@ import {
   type ByServer,
   type CompareJson,
   type Medians,
+  pairedLogs,
   pairedRatio,
 } from "./compare_table.ts";
 
@@ -80,11 +81,11 @@ function main(args: string[]): number {
     console.error(`pool_paired.ts: ${(error as Error).message}`);
     return 1;
   }
-  const ratio = pairedRatio(
-    { metric: values.metric!, server, reference },
-    bySrv,
-  );
-  console.log(`${pair} over ${bySrv[server].runs.length} rounds: ${ratio}`);
+  const row = { metric: values.metric!, server, reference };
+  // The rounds behind the ratio: one without a figure (a failed run) or
+  // without its partner round is left out.
+  const rounds = pairedLogs(row, bySrv).length;
+  console.log(`${pair} over ${rounds} rounds: ${pairedRatio(row, bySrv)}`);
   return 0;
 }
 

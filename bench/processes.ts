@@ -23,6 +23,11 @@ import { procStat } from "./stats.ts";
 const LISTENING = /listening on (\S+):(\d+)/;
 /** Keep this much of a process's output, for error messages. */
 const TAIL_BYTES = 2048;
+/**
+ * Keep this much of a load tool's stdout: its JSON result line, which lists
+ * failure reasons and wrong answers and can outgrow TAIL_BYTES.
+ */
+const RESULT_BYTES = 1 << 20;
 /** bash runs the command with `ulimit -n` raised as far as it may go. */
 const RAISE_FILES = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; ';
 
@@ -34,13 +39,15 @@ class Tail {
   constructor(
     stream: ReadableStream<Uint8Array>,
     firstLine?: (line: string) => void,
+    keepBytes = TAIL_BYTES,
   ) {
-    this.done = this.#drain(stream, firstLine);
+    this.done = this.#drain(stream, firstLine, keepBytes);
   }
 
   async #drain(
     stream: ReadableStream<Uint8Array>,
-    firstLine?: (line: string) => void,
+    firstLine: ((line: string) => void) | undefined,
+    keepBytes: number,
   ) {
     const decoder = new TextDecoder();
     let head = "";
@@ -54,7 +61,7 @@ class Tail {
           firstLine = undefined;
         }
       }
-      this.text = (this.text + text).slice(-TAIL_BYTES);
+      this.text = (this.text + text).slice(-keepBytes);
     }
     firstLine?.(head);
   }
@@ -251,7 +258,7 @@ export async function runTool(
     ...args,
   ];
   const child = spawnGroup(argv.map(shellQuote).join(" "), options.cwd);
-  const out = new Tail(child.stdout);
+  const out = new Tail(child.stdout, undefined, RESULT_BYTES);
   const err = new Tail(child.stderr);
   const killer = setTimeout(
     () => killGroup(child, "SIGKILL"),

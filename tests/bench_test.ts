@@ -517,6 +517,35 @@ Deno.test("pool_paired.ts prints the pooled paired ratio its doc comment quotes"
     assert.equal(stdout, "node/ours over 180 rounds: 0.88x (0.85-0.92)\n");
   });
 
+  await t.step("a round with a failed run is not counted", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "lab-pool-" });
+    try {
+      // Ours failed its second round: no figure, no pair, 2 rounds of 3.
+      const rounds = (...xs: (number | null)[]) =>
+        xs.map((x) => ({ deliveries_per_s: x }));
+      await Deno.writeTextFile(
+        `${dir}/chat.json`,
+        JSON.stringify({
+          results: {
+            fanout100: {
+              ours: { runs: rounds(1, null, 3) },
+              node: { runs: rounds(2, 2, 6) },
+            },
+          },
+        }),
+      );
+      const { code, stdout, stderr } = await pool([
+        "fanout100",
+        "ours/node",
+        `${dir}/chat.json`,
+      ]);
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout, "ours/node over 2 rounds: 0.5x (0.5-0.5)\n");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
   await t.step("bad arguments exit 2, unreadable files 1", async () => {
     for (
       const args of [
@@ -845,6 +874,24 @@ Deno.test("processes: a load tool still running at its time limit is killed, and
     );
   } finally {
     killAll();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// A wrong server's result lists its failure reasons and wrong answers: a
+// long line, which must come back whole, counts and all.
+Deno.test("processes: a load tool's long JSON line comes back whole", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lab-tool-" });
+  try {
+    const script = `${dir}/long.ts`;
+    await Deno.writeTextFile(
+      script,
+      `console.log("a line before it");
+console.log(JSON.stringify({ failures: 3, failure_reasons: { ["x".repeat(5000)]: 3 } }));`,
+    );
+    const result = await runTool(script, [], { cwd: ROOT, timeoutMs: 20_000 });
+    assert.equal(result.failures, 3, String(result.error));
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
