@@ -18,7 +18,7 @@
  * @module
  */
 
-import { procStat } from "./stats.ts";
+import { allPids, procStat } from "./stats.ts";
 
 const LISTENING = /listening on (\S+):(\d+)/;
 /** Keep this much of a process's output, for error messages. */
@@ -228,13 +228,8 @@ function socketInodes(port: number): Set<string> {
 
 /** Every process whose process group is `pgid`. */
 function groupPids(pgid: number): number[] {
-  const pids: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    const pgrp = procStat(Number(entry.name))?.[2]; // undefined: exited meanwhile
-    if (Number(pgrp) === pgid) pids.push(Number(entry.name));
-  }
-  return pids;
+  // A process that exited meanwhile has no stat: NaN, in no group.
+  return allPids().filter((pid) => Number(procStat(pid)?.[2]) === pgid);
 }
 
 /** What a load tool run gave: its JSON line, or an error saying why not. */

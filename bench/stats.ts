@@ -115,6 +115,17 @@ export function rssKiB(pid: number | "self"): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/** Every process's pid, from /proc ([] if this is not Linux). */
+export function allPids(): number[] {
+  try {
+    return [...Deno.readDirSync("/proc")]
+      .filter((entry) => /^\d+$/.test(entry.name))
+      .map((entry) => Number(entry.name));
+  } catch {
+    return [];
+  }
+}
+
 /**
  * The fields of /proc/PID/stat after "pid (comm) ", read from the last ")"
  * so that a name holding spaces or ")" cannot shift them: state is 0, ppid

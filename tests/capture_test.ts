@@ -25,6 +25,7 @@ import {
   SYN_FILTER,
 } from "../tools/capture_filters.ts";
 import { formatPacket, hexToText } from "../tools/capture.ts";
+import { allPids } from "../bench/stats.ts";
 import {
   ROOT,
   runScript,
@@ -426,20 +427,17 @@ function unreadPort() {
  * leaves its dumpcap capturing.
  */
 function tsharkPids(filter: string): number[] {
-  const pids: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
+  const args = (pid: number) => {
     try {
-      const args = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`)
-        .split("\0");
-      if (/(tshark|dumpcap)$/.test(args[0]) && args.includes(filter)) {
-        pids.push(Number(entry.name));
-      }
+      return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
     } catch {
-      // gone meanwhile
+      return []; // gone meanwhile
     }
-  }
-  return pids;
+  };
+  return allPids().filter((pid) => {
+    const [command, ...rest] = args(pid);
+    return /(tshark|dumpcap)$/.test(command ?? "") && rest.includes(filter);
+  });
 }
 
 /** The first three packets of a TCP connection: the three-way handshake. */

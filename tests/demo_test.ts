@@ -16,6 +16,7 @@ import {
   startServer,
 } from "./support.ts";
 import { Actor } from "../tools/actor.ts";
+import { allPids } from "../bench/stats.ts";
 import { assertUdpPortFree } from "./udp_support.ts";
 
 Deno.test("deno task demo plays every exercise and shows both sides", async (t) => {
@@ -77,85 +78,74 @@ Deno.test("deno task demo plays every exercise and shows both sides", async (t) 
 });
 
 Deno.test("deno task demo from a folder whose name has a space", async () => {
-  const copy = await copyKit(); // "lab kit ...", as a student's "My Labs"
-  try {
-    const demo = await runScript(`${copy}/tools/demo.ts`, [], {
-      denoFlags: ["--allow-run", "--allow-read"],
-      timeoutMs: 60_000,
-    });
-    assert.equal(demo.code, 0, `${demo.stdout}\n${demo.stderr}`);
-    assert.match(demo.stdout, /^All 5 parts ran as expected\.$/m);
-  } finally {
-    await Deno.remove(copy, { recursive: true });
-  }
+  const demo = await demoInCopy(); // "lab kit ...", as a student's "My Labs"
+  assert.equal(demo.code, 0, `${demo.stdout}\n${demo.stderr}`);
+  assert.match(demo.stdout, /^All 5 parts ran as expected\.$/m);
+  assert.deepEqual(demo.left, [], "still running");
 });
 
 Deno.test("deno task demo: a part that fails is named, its server stopped, exit 1", async () => {
-  // A copy of the kit in which the knock-knock client says "Broken" on
-  // stderr and exits 3 after its exchange, as a broken exercise would.
-  const copy = await copyKit();
-  try {
-    const client = `${copy}/tcp/knock_client.ts`;
-    const source = await Deno.readTextFile(client);
-    const end = "await runMain(main, COMMAND);";
-    assert.ok(source.includes(end));
-    await Deno.writeTextFile(
-      client,
-      source.replace(
-        end,
-        'await runMain(async () => (await main(), console.error("Broken"), 3));',
-      ),
-    );
-    const demo = await runScript(`${copy}/tools/demo.ts`, [], {
-      denoFlags: ["--allow-run", "--allow-read"],
-      timeoutMs: 60_000,
-    });
-    const left = runningIn(copy);
-    for (const pid of left) Deno.kill(pid, "SIGKILL"); // a failed test's too
-    const out = demo.stdout;
-    assert.equal(demo.code, 1, `${out}\n${demo.stderr}`);
-    assert.deepEqual(left, [], "still running");
-    assert.match(out, /^FAILED: client exited with code 3$/m);
-    assert.match(out, /^ {2}client . Broken$/m); // its stderr shows too
-    assert.match(
-      out,
-      /^1 of 5 parts failed:\n {2}Part 2, Q4: TCP knock-knock \(12002\/tcp\)\n$/m,
-    );
-    // Every part ran, and stopped its server: the failed one too.
-    assert.equal(out.match(/^ {2}server \| .* server stopped$/gm)?.length, 5);
-    assert.match(out, /^ {2}server \| Knock-knock server stopped$/m);
-  } finally {
-    await Deno.remove(copy, { recursive: true });
-  }
+  // The knock-knock client says "Broken" on stderr and exits 3 after its
+  // exchange, as a broken exercise would.
+  const demo = await demoInCopy({
+    file: "tcp/knock_client.ts",
+    from: "await runMain(main, COMMAND);",
+    to:
+      'await runMain(async () => (await main(), console.error("Broken"), 3));',
+  });
+  const out = demo.stdout;
+  assert.equal(demo.code, 1, `${out}\n${demo.stderr}`);
+  assert.deepEqual(demo.left, [], "still running");
+  assert.match(out, /^FAILED: client exited with code 3$/m);
+  assert.match(out, /^ {2}client . Broken$/m); // its stderr shows too
+  assert.match(
+    out,
+    /^1 of 5 parts failed:\n {2}Part 2, Q4: TCP knock-knock \(12002\/tcp\)\n$/m,
+  );
+  // Every part ran, and stopped its server: the failed one too.
+  assert.equal(out.match(/^ {2}server \| .* server stopped$/gm)?.length, 5);
+  assert.match(out, /^ {2}server \| Knock-knock server stopped$/m);
 });
 
 Deno.test("deno task demo: a server that ignores SIGTERM is killed 5 s later, its part failed", async () => {
-  // A copy of the kit in which the knock-knock server will not stop.
+  const demo = await demoInCopy({
+    file: "tcp/knock_server.ts",
+    from: "onShutdown(stop)",
+    to: 'onShutdown(() => console.log("SIGTERM: ignored"))',
+  });
+  const out = demo.stdout;
+  assert.equal(demo.code, 1, `${out}\n${demo.stderr}`);
+  assert.match(out, /^FAILED: server did not exit within 5 s$/m);
+  assert.match(out, /^1 of 5 parts failed:\n {2}Part 2, Q4: TCP knock/m);
+  assert.deepEqual(demo.left, [], "still running");
+});
+
+/**
+ * The demo run from a copy of the kit ({@linkcode copyKit}), with `edit`
+ * made first (its `from` replaced by `to`), as an instructor's change gone
+ * wrong: what it printed, and the copy's scripts still running after it
+ * (killed, so that a failed test leaves none).
+ */
+async function demoInCopy(edit?: { file: string; from: string; to: string }) {
   const copy = await copyKit();
   try {
-    const server = `${copy}/tcp/knock_server.ts`;
-    const source = await Deno.readTextFile(server);
-    const stop = "onShutdown(stop)";
-    assert.ok(source.includes(stop));
-    await Deno.writeTextFile(
-      server,
-      source.replace(stop, 'onShutdown(() => console.log("SIGTERM: ignored"))'),
-    );
-    const demo = await runScript(`${copy}/tools/demo.ts`, [], {
+    if (edit) {
+      const path = `${copy}/${edit.file}`;
+      const source = await Deno.readTextFile(path);
+      assert.ok(source.includes(edit.from), `${edit.file}: no ${edit.from}`);
+      await Deno.writeTextFile(path, source.replace(edit.from, edit.to));
+    }
+    const result = await runScript(`${copy}/tools/demo.ts`, [], {
       denoFlags: ["--allow-run", "--allow-read"],
       timeoutMs: 60_000,
     });
     const left = runningIn(copy);
-    for (const pid of left) Deno.kill(pid, "SIGKILL"); // a failed test's too
-    const out = demo.stdout;
-    assert.equal(demo.code, 1, `${out}\n${demo.stderr}`);
-    assert.match(out, /^FAILED: server did not exit within 5 s$/m);
-    assert.match(out, /^1 of 5 parts failed:\n {2}Part 2, Q4: TCP knock/m);
-    assert.deepEqual(left, [], "still running");
+    for (const pid of left) Deno.kill(pid, "SIGKILL");
+    return { ...result, left };
   } finally {
     await Deno.remove(copy, { recursive: true });
   }
-});
+}
 
 Deno.test("Actor.waitFor(): each line once; a script that has ended fails it at once", async () => {
   await using server = await startServer("udp/time_server.ts");
@@ -245,17 +235,12 @@ Deno.test("deno task demo --help, and a flag it does not take", async () => {
 
 /** Running processes whose working folder is `dir` (`/proc`, Linux). */
 function runningIn(dir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
+  const cwd = (pid: number) => {
     try {
-      const cwd = Deno.readLinkSync(`/proc/${entry.name}/cwd`);
-      if (cwd === dir && running(Number(entry.name))) {
-        pids.push(Number(entry.name));
-      }
+      return Deno.readLinkSync(`/proc/${pid}/cwd`);
     } catch {
-      // gone meanwhile
+      return undefined; // gone meanwhile
     }
-  }
-  return pids;
+  };
+  return allPids().filter((pid) => cwd(pid) === dir && running(pid));
 }

@@ -14,7 +14,7 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { procStat } from "../bench/stats.ts";
+import { allPids, procStat } from "../bench/stats.ts";
 import { LineReader, streamSource } from "../lib/lines.ts";
 
 /** The project's root folder (tests run scripts by their path from here). */
@@ -178,16 +178,11 @@ async function terminate(child: Deno.ChildProcess): Promise<void> {
  */
 export function processTree(pid: number): number[] {
   const children = new Map<number, number[]>();
-  try {
-    for (const entry of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(entry.name)) continue;
-      const ppid = procStat(Number(entry.name))?.[1]; // undefined: gone meanwhile
-      if (ppid === undefined) continue;
-      const siblings = children.get(Number(ppid)) ?? [];
-      children.set(Number(ppid), [...siblings, Number(entry.name)]);
-    }
-  } catch {
-    return [pid]; // no /proc
+  for (const child of allPids()) {
+    const ppid = procStat(child)?.[1]; // undefined: gone meanwhile
+    if (ppid === undefined) continue;
+    const siblings = children.get(Number(ppid)) ?? [];
+    children.set(Number(ppid), [...siblings, child]);
   }
   const tree = [pid];
   for (let i = 0; i < tree.length; i++) {
