@@ -43,7 +43,8 @@ import {
 } from "./workloads.ts";
 
 /** The project root: servers and tools run from here. */
-const ROOT = fileURLToPath(new URL("..", import.meta.url)); // not .pathname: "My%20Labs"
+// Not .pathname: a folder named "My Labs" would read "My%20Labs".
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DEFAULT_REFS_DIR = fileURLToPath(
   new URL("../../shared/bench", import.meta.url),
 );
