@@ -43,6 +43,8 @@ interface Run {
   workload: string;
   server: string;
   command: string;
+  /** The result field that is the headline figure (workloads.ts). */
+  metric: string;
   ok: boolean;
   problems: string[];
   result: Record<string, number | string | null>;
@@ -53,11 +55,13 @@ interface Run {
 const BENCH_FLAGS = ["--allow-all"];
 
 async function bench(args: string[]) {
+  const startedAt = performance.now();
   const { code, stdout, stderr } = await runScript("bench/main.ts", [
     "--quick",
     "--json",
     ...args,
   ], { denoFlags: BENCH_FLAGS, timeoutMs: 120_000 });
+  const wallSeconds = (performance.now() - startedAt) / 1000;
   let runs: Run[] = [];
   try {
     runs = JSON.parse(stdout).runs;
@@ -66,11 +70,11 @@ async function bench(args: string[]) {
       `no JSON from bench/main.ts (exit ${code}):\n${stdout}\n${stderr}`,
     );
   }
-  return { code, runs, stderr };
+  return { code, runs, stderr, wallSeconds };
 }
 
 Deno.test("deno task bench --quick: every workload against our servers, nothing lost or wrong", async (t) => {
-  const { code, runs, stderr } = await bench([]);
+  const { code, runs, stderr, wallSeconds } = await bench([]);
   const byName = new Map(runs.map((r) => [r.workload, r]));
 
   await t.step(
@@ -125,6 +129,77 @@ Deno.test("deno task bench --quick: every workload against our servers, nothing 
     assert.equal(r.lost, 0);
     assert.equal(r.bad_answers, 0);
   });
+
+  // What the table reads: each workload's headline figure (its `metric`)
+  // as a number, the run's mode (a paced run paced, a pipelined one
+  // pipelined), and `ops`, the count that CPU per operation divides by.
+  await t.step(
+    "each run reports its figure, its mode, and ops as its count",
+    () => {
+      const expected: Record<string, [string, string | null]> = {
+        fanout: ["fanout", "received"],
+        "fanout-wide": ["fanout", "received"],
+        paced: ["paced", "received"],
+        storm: ["storm", "logins"],
+        idle: ["idle", null],
+        "calc-seq": ["calc-sequential", "answers"],
+        "calc-pipe": ["calc-pipelined", "answers"],
+        udp: ["udp", "answered"],
+      };
+      for (const r of runs) {
+        assert.equal(typeof r.result[r.metric], "number", r.workload);
+        const [mode, count] = expected[r.workload];
+        assert.equal(r.result.mode, mode, r.workload);
+        if (count) assert.equal(r.result.ops, r.result[count], r.workload);
+      }
+    },
+  );
+
+  // Units and durations, without judging speed: every latency lies inside
+  // its run's measured phase, which lies inside the whole bench's run
+  // (rounding: 1 ms). The idle run's latencies are logins, inside login_s.
+  await t.step(
+    "latencies lie inside the measured phase, the phase inside the run",
+    () => {
+      for (const r of runs) {
+        const phase = Number(
+          r.workload === "idle" ? r.result.login_s : r.result.elapsed_s,
+        );
+        assert.ok(
+          phase > 0 && phase < wallSeconds,
+          `${r.workload}: ${phase} s`,
+        );
+        if (r.workload === "udp") continue; // its last answers come after the phase
+        assert.ok(
+          Number(r.result.max_ms) <= phase * 1000 + 1,
+          `${r.workload}: max ${r.result.max_ms} ms in ${phase} s`,
+        );
+      }
+    },
+  );
+
+  // The idle figure is the server's growth in memory per client, between
+  // the readings the same JSON gives in MB (rounded to 0.1 MB: 103 KiB).
+  await t.step(
+    "idle: KiB per client is the growth of the server's memory over the logins",
+    () => {
+      const r = byName.get("idle")!.result;
+      const logins = Number(r.logins);
+      const before = Number(r.rss_before_mb) * 1024;
+      for (
+        const [perClient, mb] of [
+          [r.kib_per_client, r.rss_after_mb],
+          [r.kib_per_client_held, r.rss_held_mb],
+        ]
+      ) {
+        const grown = Number(mb) * 1024 - before;
+        assert.ok(
+          Math.abs(Number(perClient) * logins - grown) <= 103,
+          `${perClient} KiB x ${logins} against ${grown} KiB`,
+        );
+      }
+    },
+  );
 
   // The JSON names the command that ran, and the figures measured on the
   // server's process: its pid reached the load tool (a missing --pid leaves
@@ -220,10 +295,11 @@ Deno.test("deno task bench --quick reports what a faulty server gets wrong", asy
 
   await t.step("chat: QUIT without BYE, idle clients dropped", async () => {
     const storm = await benchFaults("storm", "chat", ["chat-no-bye"]);
-    assert.equal(
-      storm.get("chat-no-bye")!.result.failures,
-      quickFlag("storm", "--clients"),
-    );
+    const noBye = storm.get("chat-no-bye")!.result;
+    assert.equal(noBye.failures, quickFlag("storm", "--clients"));
+    // No session completed: no logins, and none counted in the rate.
+    assert.equal(noBye.logins, 0);
+    assert.equal(noBye.logins_per_s, 0);
     const idle = await benchFaults("idle", "chat", ["chat-close-quiet"]);
     assert.equal(
       idle.get("chat-close-quiet")!.result.dropped,
