@@ -28,6 +28,7 @@ import { LineConn, loginChat, startsWith } from "../bench/chat_conn.ts";
 import { pool, withDeadline } from "../bench/load_common.ts";
 import { WORKLOADS } from "../bench/workloads.ts";
 import { runScript, scriptedServer, within } from "./support.ts";
+import { FakeServer } from "./udp_support.ts";
 
 const TOOL_FLAGS = ["--allow-all", "--unstable-net"];
 const encoder = new TextEncoder();
@@ -41,8 +42,12 @@ interface ToolRun {
   endedAt: number;
 }
 
-/** Run `bench/<tool>` with `args` to its end; its last stdout line is its JSON. */
-async function runTool(tool: string, args: string[]): Promise<ToolRun> {
+/**
+ * Run `bench/<tool>` with `args` to its end; its last stdout line is its
+ * JSON. Not bench/processes.ts's runTool(), which keeps only the JSON: the
+ * tests here also judge the exit code, stderr and when the tool ran.
+ */
+async function runLoadTool(tool: string, args: string[]): Promise<ToolRun> {
   const startedAt = performance.now();
   const { code, stdout, stderr } = await runScript(`bench/${tool}`, args, {
     denoFlags: TOOL_FLAGS,
@@ -220,7 +225,7 @@ Deno.test("chat fan-out: the window bounds the messages not yet delivered to eve
     relayTo: (k, others) => k < 2 ? others : k === 2 ? 1 : 0,
   });
   try {
-    const run = await runTool("chat_load.ts", [
+    const run = await runLoadTool("chat_load.ts", [
       ..."--mode fanout --clients 2 --senders 1 --messages 20".split(" "),
       ...["--window", String(window), "--stall", String(stall)],
       ...["--port", String(server.port), "--timeout", "10"],
@@ -272,7 +277,7 @@ Deno.test("chat fan-out: latency is from each message's own send time, in ms, ov
     },
   });
   try {
-    const run = await runTool("chat_load.ts", [
+    const run = await runLoadTool("chat_load.ts", [
       ..."--mode fanout --clients 2 --senders 2 --messages 4".split(" "),
       ...["--port", String(server.port), "--timeout", "10"],
     ]);
@@ -313,7 +318,7 @@ Deno.test("chat fan-out: latency is from each message's own send time, in ms, ov
 Deno.test("chat fan-out: a sender blocked in a write does not hold the run", async () => {
   const server = fakeChat(2, { deaf: 1 });
   try {
-    const run = await runTool("chat_load.ts", [
+    const run = await runLoadTool("chat_load.ts", [
       ..."--mode fanout --clients 1 --senders 1 --messages 400".split(" "),
       ..."--size 60000 --window 400 --stall 0.3 --timeout 8".split(" "),
       ...["--port", String(server.port)],
@@ -334,7 +339,7 @@ Deno.test("chat paced: each sender keeps to R messages a second, the senders spr
   const [rate, senders, messages] = [10, 2, 2];
   const server = fakeChat(3);
   try {
-    const run = await runTool("chat_load.ts", [
+    const run = await runLoadTool("chat_load.ts", [
       ..."--mode fanout --clients 1".split(" "),
       ...["--senders", String(senders), "--messages", String(messages)],
       ...["--rate", String(rate), "--port", String(server.port)],
@@ -442,7 +447,7 @@ Deno.test("calculator: --pipeline N keeps exactly N requests in flight per sessi
   const [requests, pipeline] = [12, 4];
   const server = fakeCalc({ requests, pipeline, answerDelayMs: 5 });
   try {
-    const run = await runTool("calc_load.ts", [
+    const run = await runLoadTool("calc_load.ts", [
       ...["--clients", "2", "--requests", String(requests)],
       ...["--pipeline", String(pipeline), "--timeout", "3"],
       ...["--port", String(server.port)],
@@ -479,7 +484,7 @@ Deno.test("calculator: latency per request in ms, the phase after the greetings,
     closeAfter: 2,
   });
   try {
-    const run = await runTool("calc_load.ts", [
+    const run = await runLoadTool("calc_load.ts", [
       ...["--clients", "2", "--requests", String(requests), "--pipeline", "1"],
       ...["--port", String(server.port), "--timeout", "10"],
     ]);
@@ -519,43 +524,25 @@ Deno.test("calculator: latency per request in ms, the phase after the greetings,
 
 /**
  * A UDP date/time server played by the test: answers `12:34:56` to every
- * request, `delayMs` after it came (never, if null), and records each
- * request's source port and when it came.
+ * request `delayMs` after it came (never, if null); `received` records
+ * each request and its source port.
  */
 function fakeTime(delayMs: number | null) {
-  const socket = Deno.listenDatagram({
-    hostname: "127.0.0.1",
-    port: 0,
-    transport: "udp",
-  });
-  const requests: { port: number; at: number }[] = [];
-  const answers: number[] = [];
   const timers = new Set<ReturnType<typeof setTimeout>>();
-  const serving = (async () => {
-    try {
-      for await (const [, from] of socket) {
-        const addr = from as Deno.NetAddr;
-        requests.push({ port: addr.port, at: performance.now() });
-        if (delayMs === null) continue;
-        const timer = setTimeout(() => {
-          timers.delete(timer);
-          answers.push(performance.now());
-          socket.send(encoder.encode("12:34:56"), addr).catch(() => 0);
-        }, delayMs);
-        timers.add(timer);
-      }
-    } catch {
-      // closed
-    }
-  })();
+  const server = new FakeServer((_request, reply) => {
+    if (delayMs === null) return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      reply("12:34:56").catch(() => {}); // the tool may have gone
+    }, delayMs);
+    timers.add(timer);
+  });
   return {
-    port: (socket.addr as Deno.NetAddr).port,
-    requests,
-    answers,
+    port: server.addr.port,
+    received: server.received,
     async close() {
       for (const timer of timers) clearTimeout(timer);
-      socket.close();
-      await serving;
+      await server[Symbol.asyncDispose]();
     },
   };
 }
@@ -568,14 +555,14 @@ Deno.test("UDP: --window W keeps W requests outstanding; answers after the durat
   const window = 3;
   const server = fakeTime(400);
   try {
-    const run = await runTool("udp_load.ts", [
+    const run = await runLoadTool("udp_load.ts", [
       ...["--window", String(window), "--duration", "0.1"],
       ...["--port", String(server.port), "--timeout", "5"],
     ]);
     const r = run.result;
     assert.equal(run.code, 0, run.stderr + JSON.stringify(r));
-    assert.equal(new Set(server.requests.map((q) => q.port)).size, window);
-    assert.equal(server.requests.length, window);
+    assert.equal(new Set(server.received.map((q) => q.from.port)).size, window);
+    assert.equal(server.received.length, window);
     assert.equal(r.sent, window);
     assert.equal(r.answered, window);
     assert.equal(r.samples, window);
@@ -606,7 +593,7 @@ Deno.test("UDP: --window W keeps W requests outstanding; answers after the durat
 Deno.test("UDP: requests with no answer are lost after --req-timeout, and the run still completes", async () => {
   const server = fakeTime(null);
   try {
-    const run = await runTool("udp_load.ts", [
+    const run = await runLoadTool("udp_load.ts", [
       ..."--window 2 --duration 0.2 --req-timeout 0.1 --timeout 1.5".split(" "),
       ...["--port", String(server.port)],
     ]);
@@ -615,9 +602,9 @@ Deno.test("UDP: requests with no answer are lost after --req-timeout, and the ru
     assert.equal(r.end, "complete");
     assert.equal(r.answered, 0);
     assert.equal(r.lost, r.sent);
-    assert.equal(server.requests.length, r.sent);
+    assert.equal(server.received.length, r.sent);
     // A lost request's socket is never used again.
-    assert.equal(new Set(server.requests.map((q) => q.port)).size, r.sent);
+    assert.equal(new Set(server.received.map((q) => q.from.port)).size, r.sent);
     assert.ok(num(r, "sent") >= 2 * 2, `sent ${r.sent}`);
     assert.match(String(r.error), /^\d+ requests lost$/);
   } finally {
@@ -655,7 +642,7 @@ Deno.test("chat idle: memory is read after the JOINED lines and the quiet, and a
   const server = fakeChat(clients, { holdLastJoinedMs: 200 });
   const memory = idleProcess();
   try {
-    const run = await runTool("chat_load.ts", [
+    const run = await runLoadTool("chat_load.ts", [
       ...["--mode", "idle", "--clients", String(clients)],
       ...["--hold", String(hold), "--pid", String(memory.pid)],
       ...["--port", String(server.port), "--timeout", "10"],
@@ -686,7 +673,7 @@ Deno.test("chat idle: a server that stays busy is not measured", async () => {
     stderr: "null",
   }).spawn();
   try {
-    const run = await runTool("chat_load.ts", [
+    const run = await runLoadTool("chat_load.ts", [
       ..."--mode idle --clients 2 --hold 0 --timeout 1".split(" "),
       ...["--pid", String(busy.pid), "--port", String(server.port)],
     ]);

@@ -28,6 +28,7 @@ import { formatPacket, hexToText } from "../tools/capture.ts";
 import { allPids } from "../bench/stats.ts";
 import {
   ROOT,
+  type RunningScript,
   runScript,
   runWithStdoutClosed,
   startScript,
@@ -39,6 +40,7 @@ import {
   startCapture,
   whyTsharkUnavailable,
 } from "./tshark.ts";
+import { TestSocket } from "./udp_support.ts";
 
 const GUIDE = `${ROOT}docs/wireshark.md`;
 const CAPTURE_FLAGS = ["--allow-run", "--allow-read"];
@@ -214,12 +216,7 @@ Deno.test({
   async fn() {
     await using server = await startServer("tcp/knock_server.ts");
     const port = String(server.port);
-    await using capture = startScript(
-      "tools/capture.ts",
-      ["tcp-knock", "--port", port],
-      { denoFlags: CAPTURE_FLAGS },
-    );
-    await capture.waitFor(`Capturing 'tcp port ${port}' on`);
+    await using capture = await startCaptureTask("tcp-knock", port);
     // tshark starts capturing a moment after it says so: knock until it sees.
     let seen = false;
     const knocking = (async () => {
@@ -249,12 +246,7 @@ Deno.test({
   async fn() {
     await using server = await startServer("udp/hello_server.ts");
     const port = String(server.port);
-    await using capture = startScript(
-      "tools/capture.ts",
-      ["udp-hello", "--port", port],
-      { denoFlags: CAPTURE_FLAGS },
-    );
-    await capture.waitFor(`Capturing 'udp port ${port}' on`);
+    await using capture = await startCaptureTask("udp-hello", port);
     await using traffic = keepSending(server.port, "hello");
     await capture.waitFor('data: "Ok"'); // the server's answer
     await traffic.stop();
@@ -286,12 +278,7 @@ Deno.test({
   async fn() {
     // udp-time moved to 12000 by --port: the Decode As rule moves with it.
     // Sent to [::1]:12000, where no lab server listens (they bind 0.0.0.0).
-    await using capture = startScript(
-      "tools/capture.ts",
-      ["udp-time", "--port", "12000"],
-      { denoFlags: CAPTURE_FLAGS },
-    );
-    await capture.waitFor("Capturing 'udp port 12000' on");
+    await using capture = await startCaptureTask("udp-time", "12000");
     {
       await using _traffic = keepSending(12000, "SEND_TIME", "::1");
       await capture.waitFor('data: "SEND_TIME"');
@@ -308,13 +295,13 @@ Deno.test({
     "deno task capture --count 3: three packets, then it ends by itself, exit 0",
   ignore: SKIP_REASON !== undefined,
   async fn() {
-    using sink = unreadPort();
+    await using sink = new TestSocket(); // traffic goes here, unanswered
     await using capture = startScript(
       "tools/capture.ts",
-      ["udp-hello", "--port", String(sink.port), "--count", "3"],
+      ["udp-hello", "--port", String(sink.addr.port), "--count", "3"],
       { denoFlags: CAPTURE_FLAGS },
     );
-    await using _traffic = keepSending(sink.port, "hello");
+    await using _traffic = keepSending(sink.addr.port, "hello");
     const result = await capture.finish();
     assert.equal(result.code, 0, result.stderr);
     const packets = result.stdout.split("\n").filter((l) =>
@@ -328,9 +315,9 @@ Deno.test({
   name: "deno task capture | head: it ends quietly, exit 0, and stops tshark",
   ignore: SKIP_REASON !== undefined,
   async fn() {
-    using sink = unreadPort();
-    await using traffic = keepSending(sink.port, "hello");
-    const filter = `udp port ${sink.port}`;
+    await using sink = new TestSocket(); // traffic goes here, unanswered
+    await using traffic = keepSending(sink.addr.port, "hello");
+    const filter = `udp port ${sink.addr.port}`;
     // A capture that left tshark running would wait for it, and so would we
     // (tshark holds its stderr): kill tshark at a deadline, so that such a
     // test ends, and fails.
@@ -341,7 +328,7 @@ Deno.test({
     try {
       result = await runWithStdoutClosed(
         "tools/capture.ts",
-        ["udp-hello", "--port", String(sink.port)],
+        ["udp-hello", "--port", String(sink.addr.port)],
         {
           closeAfter: 'data: "hello"',
           denoFlags: CAPTURE_FLAGS,
@@ -385,6 +372,27 @@ Deno.test({
 });
 
 /**
+ * `deno task capture EXERCISE --port PORT`, once it says it is capturing
+ * (stopped if it never does).
+ */
+async function startCaptureTask(
+  exercise: ExerciseName,
+  port: string,
+): Promise<RunningScript> {
+  const capture = startScript("tools/capture.ts", [exercise, "--port", port], {
+    denoFlags: CAPTURE_FLAGS,
+  });
+  try {
+    const protocol = exercise.startsWith("udp") ? "udp" : "tcp";
+    await capture.waitFor(`Capturing '${protocol} port ${port}' on`);
+    return capture;
+  } catch (error) {
+    await capture[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
+/**
  * Send `text` to `host`:`port` every 100 ms until stopped: traffic for a
  * capture, which sees packets a moment after it says it is capturing.
  */
@@ -417,19 +425,6 @@ function keepSending(port: number, text: string, host = "127.0.0.1") {
       await stop();
       socket.close();
     },
-  };
-}
-
-/** A UDP port of 127.0.0.1 that nobody answers from, never read. */
-function unreadPort() {
-  const socket = Deno.listenDatagram({
-    hostname: "127.0.0.1",
-    port: 0,
-    transport: "udp",
-  });
-  return {
-    port: (socket.addr as Deno.NetAddr).port,
-    [Symbol.dispose]: () => socket.close(),
   };
 }
 
