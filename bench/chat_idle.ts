@@ -39,8 +39,6 @@ export interface IdleOptions {
 
 /** File descriptors a process needs beyond one per client. */
 const SPARE_FILES = 64;
-/** Longest wait for the JOINED lines and for the server to go quiet. */
-const SETTLE_LIMIT_US = 120e6;
 
 /** An idle run: call {@linkcode IdleRun.run}, then {@linkcode IdleRun.report}. */
 export class IdleRun {
@@ -58,6 +56,7 @@ export class IdleRun {
   #tIn = 0;
   #tSettled = 0;
   #setupError: string | null = null;
+  #finished = false;
 
   constructor(options: IdleOptions) {
     this.o = options;
@@ -75,6 +74,7 @@ export class IdleRun {
     this.#rssAfter = rssKiB(this.o.pid);
     await sleep(this.o.holdSeconds * 1000);
     this.#rssHeld = rssKiB(this.o.pid);
+    this.#finished = true;
   }
 
   /** Close every connection. */
@@ -83,11 +83,14 @@ export class IdleRun {
     for (const conn of this.#conns) conn.close();
   }
 
-  /** Both this process and the server need a file descriptor per client. */
+  /** The server's memory must be readable; both processes need a file descriptor per client. */
   #checkLimits(): boolean {
     const need = this.o.clients + SPARE_FILES;
     if (!this.o.pid) {
       this.#setupError = "idle needs --pid (the server's memory is the result)";
+    } else if (rssKiB(this.o.pid) === null) {
+      this.#setupError =
+        `the memory of process ${this.o.pid} cannot be read (is --pid the server's?)`;
     }
     for (
       const [who, pid] of [["this load tool", "self"], [
@@ -123,16 +126,23 @@ export class IdleRun {
     }
   }
 
-  /** Wait for every JOINED line, then for 0.5 s without server CPU. */
-  async #settle(): Promise<void> {
+  /** Member k hears of the N-1-k members after it: N(N-1)/2 JOINED lines. */
+  get #joinedExpected(): number {
     const n = this.#conns.length;
-    const deadline = nowUs() + SETTLE_LIMIT_US;
-    while (this.#joined < (n * (n - 1)) / 2 && nowUs() < deadline) {
-      await sleep(50);
-    }
+    return (n * (n - 1)) / 2;
+  }
+
+  /**
+   * Wait for every JOINED line, then for 0.5 s without server CPU: until
+   * then the server's memory is still moving. No limit of its own: a server
+   * that never gets there is not measured, and the run's --timeout says so
+   * (see #stoppedIn).
+   */
+  async #settle(): Promise<void> {
+    while (this.#joined < this.#joinedExpected) await sleep(50);
     let quiet = 0;
     let before = cpuSeconds(this.o.pid);
-    while (quiet < 2 && nowUs() < deadline) {
+    while (quiet < 2) {
       await sleep(250);
       const now = cpuSeconds(this.o.pid);
       quiet = now !== null && before !== null && now - before <= 0.01
@@ -140,6 +150,20 @@ export class IdleRun {
         : 0;
       before = now;
     }
+  }
+
+  /** What the run was doing when it was stopped (its --timeout), if it had not finished. */
+  #stoppedIn(): string | null {
+    if (!this.#tIn) {
+      return `stopped while logging in (${this.#conns.length} of ${this.o.clients} members in)`;
+    }
+    if (this.#joined < this.#joinedExpected) {
+      return `stopped while waiting for the JOINED lines (${this.#joined} of ${this.#joinedExpected} arrived)`;
+    }
+    if (!this.#tSettled) {
+      return "stopped while waiting for the server to go quiet";
+    }
+    return this.#finished ? null : "stopped while holding";
   }
 
   /** The result so far (complete once run() has resolved). */
@@ -159,7 +183,8 @@ export class IdleRun {
         : null) ??
       (this.#dropped
         ? `${this.#dropped} idle clients dropped by the server`
-        : null);
+        : null) ??
+      this.#stoppedIn();
     const loginSeconds = this.#tIn ? (this.#tIn - this.#t0) / 1e6 : null;
     return {
       mode: "idle",

@@ -123,7 +123,7 @@ interface ChatPolicy {
   relayTo?: (k: number, others: number) => number;
   /** Rewrite the text before passing it on (default: as it came). */
   rewrite?: (text: string) => string;
-  /** Hold the JOINED line that completes the logins this long, in ms. */
+  /** Hold the JOINED line that completes the logins this long, in ms (Infinity: never send it). */
   holdLastJoinedMs?: number;
   /** Stop reading from this member once it has logged in. */
   deaf?: number;
@@ -160,7 +160,9 @@ function fakeChat(members: number, policy: ChatPolicy = {}) {
           await write(conn, `WELCOME ${names[me]}`);
           for (let other = 0; other < me; other++) {
             const last = me === members - 1 && other === 0;
-            if (last && policy.holdLastJoinedMs) {
+            if (last && policy.holdLastJoinedMs === Infinity) {
+              // never sent
+            } else if (last && policy.holdLastJoinedMs) {
               setTimeout(() => {
                 lastJoinedAt = performance.now();
                 write(conns[0], `JOINED ${names[me]}`);
@@ -189,12 +191,14 @@ function fakeChat(members: number, policy: ChatPolicy = {}) {
       closedAt.push(performance.now());
     }
   });
+  const close = () => {
+    closing();
+    return server.close();
+  };
   return {
     ...server,
-    close() {
-      closing();
-      return server.close();
-    },
+    close,
+    [Symbol.asyncDispose]: close,
     said,
     closedAt,
     get lastJoinedAt() {
@@ -329,6 +333,56 @@ Deno.test("chat fan-out: a sender blocked in a write does not hold the run", asy
     assert.match(String(r.error), /^only \d+ of 400 messages sent$/);
   } finally {
     await server.close();
+  }
+});
+
+// The JOINED storm is warm-up: nothing is sent before every JOINED line
+// has come, however long that takes. A server that never sends them all is
+// not measured, and the run ended by its --timeout says what it waited for.
+Deno.test("chat fan-out: a server that holds back a JOINED line is not measured, and the error says so", async () => {
+  await using server = fakeChat(3, { holdLastJoinedMs: Infinity });
+  const run = await runLoadTool("chat_load.ts", [
+    ..."--mode fanout --clients 2 --senders 1 --messages 5".split(" "),
+    ...["--port", String(server.port), "--timeout", "1"],
+  ]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.equal(run.result.end, "timeout");
+  assert.equal(
+    run.result.error,
+    "stopped while waiting for the JOINED lines (2 of 3 arrived)",
+  );
+  assert.equal(run.result.joined_lines, 2);
+  assert.equal(server.said.length, 0);
+});
+
+// A server that never welcomes anyone: the run stopped by its --timeout
+// says it was still logging in.
+Deno.test("chat load: a run stopped while logging in says so", async () => {
+  const server = tcpServer(async (conn) => {
+    for await (const _ of conn.readable) {
+      // read and never answer
+    }
+  });
+  const memory = idleProcess();
+  try {
+    for (const mode of ["fanout", "idle"]) {
+      const run = await runLoadTool("chat_load.ts", [
+        ...["--mode", mode, "--clients", "2", "--senders", "1"],
+        ...["--pid", String(memory.pid), "--port", String(server.port)],
+        ...["--timeout", "1"],
+      ]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(run.result.end, "timeout");
+      const members = mode === "fanout" ? 3 : 2;
+      assert.equal(
+        run.result.error,
+        `stopped while logging in (0 of ${members} members in)`,
+        mode,
+      );
+    }
+  } finally {
+    await server.close();
+    await stopProcess(memory);
   }
 });
 
@@ -679,10 +733,74 @@ Deno.test("chat idle: a server that stays busy is not measured", async () => {
     ]);
     assert.equal(run.code, 1, run.stderr);
     assert.equal(run.result.end, "timeout");
+    assert.equal(
+      run.result.error,
+      "stopped while waiting for the server to go quiet",
+    );
     assert.equal(run.result.rss_after_mb, null);
   } finally {
     await server.close();
     await stopProcess(busy);
+  }
+});
+
+// A run stopped by its --timeout after the first reading says it was
+// holding; the second reading is not there.
+Deno.test("chat idle: a run stopped while holding says so", async () => {
+  await using server = fakeChat(2);
+  const memory = idleProcess();
+  try {
+    const run = await runLoadTool("chat_load.ts", [
+      ..."--mode idle --clients 2 --hold 30 --timeout 2".split(" "),
+      ...["--pid", String(memory.pid), "--port", String(server.port)],
+    ]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.result.end, "timeout");
+    assert.equal(run.result.error, "stopped while holding");
+    assert.equal(typeof run.result.rss_after_mb, "number");
+    assert.equal(run.result.rss_held_mb, null);
+  } finally {
+    await stopProcess(memory);
+  }
+});
+
+// The memory is the result: a server that holds back a JOINED line is not
+// measured, and neither is a --pid whose memory cannot be read.
+Deno.test("chat idle: no reading without every JOINED line or a readable --pid", async (t) => {
+  const memory = idleProcess();
+  try {
+    await t.step("a JOINED line held back", async () => {
+      await using server = fakeChat(3, { holdLastJoinedMs: Infinity });
+      const run = await runLoadTool("chat_load.ts", [
+        ..."--mode idle --clients 3 --hold 0 --timeout 1".split(" "),
+        ...["--pid", String(memory.pid), "--port", String(server.port)],
+      ]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(run.result.end, "timeout");
+      assert.equal(
+        run.result.error,
+        "stopped while waiting for the JOINED lines (2 of 3 arrived)",
+      );
+      assert.equal(run.result.rss_after_mb, null);
+    });
+    await t.step("a --pid with no memory to read", async () => {
+      await using server = fakeChat(3);
+      const gone = idleProcess();
+      await stopProcess(gone);
+      const run = await runLoadTool("chat_load.ts", [
+        ..."--mode idle --clients 3 --hold 0 --timeout 5".split(" "),
+        ...["--pid", String(gone.pid), "--port", String(server.port)],
+      ]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(run.result.end, "complete");
+      assert.equal(
+        run.result.error,
+        `the memory of process ${gone.pid} cannot be read (is --pid the server's?)`,
+      );
+      assert.equal(server.logins, 0);
+    });
+  } finally {
+    await stopProcess(memory);
   }
 });
 
