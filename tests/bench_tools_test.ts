@@ -70,6 +70,21 @@ function num(result: Record<string, unknown>, key: string): number {
   return value as number;
 }
 
+/** A run its --timeout ended: exit 1, and an error that says where it stopped. */
+function assertStopped(run: ToolRun, error: string): void {
+  assert.equal(run.code, 1, run.stderr);
+  assert.equal(run.result.end, "timeout");
+  assert.equal(run.result.error, error);
+}
+
+/** The idle tool with `flags`, against chat `port`, reading the memory of process `pid`. */
+function runIdle(port: number, pid: number, flags: string): Promise<ToolRun> {
+  return runLoadTool("chat_load.ts", [
+    ...["--mode", "idle", ...flags.split(" ")],
+    ...["--pid", String(pid), "--port", String(port)],
+  ]);
+}
+
 /** A TCP server of the test's, on 127.0.0.1 port 0, one handler per connection. */
 function tcpServer(handle: (conn: Deno.TcpConn) => Promise<void>) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -345,10 +360,8 @@ Deno.test("chat fan-out: a server that holds back a JOINED line is not measured,
     ..."--mode fanout --clients 2 --senders 1 --messages 5".split(" "),
     ...["--port", String(server.port), "--timeout", "1"],
   ]);
-  assert.equal(run.code, 1, run.stderr);
-  assert.equal(run.result.end, "timeout");
-  assert.equal(
-    run.result.error,
+  assertStopped(
+    run,
     "stopped while waiting for the JOINED lines (2 of 3 arrived)",
   );
   assert.equal(run.result.joined_lines, 2);
@@ -371,13 +384,10 @@ Deno.test("chat load: a run stopped while logging in says so", async () => {
         ...["--pid", String(memory.pid), "--port", String(server.port)],
         ...["--timeout", "1"],
       ]);
-      assert.equal(run.code, 1, run.stderr);
-      assert.equal(run.result.end, "timeout");
       const members = mode === "fanout" ? 3 : 2;
-      assert.equal(
-        run.result.error,
+      assertStopped(
+        run,
         `stopped while logging in (0 of ${members} members in)`,
-        mode,
       );
     }
   } finally {
@@ -696,11 +706,11 @@ Deno.test("chat idle: memory is read after the JOINED lines and the quiet, and a
   const server = fakeChat(clients, { holdLastJoinedMs: 200 });
   const memory = idleProcess();
   try {
-    const run = await runLoadTool("chat_load.ts", [
-      ...["--mode", "idle", "--clients", String(clients)],
-      ...["--hold", String(hold), "--pid", String(memory.pid)],
-      ...["--port", String(server.port), "--timeout", "10"],
-    ]);
+    const run = await runIdle(
+      server.port,
+      memory.pid,
+      `--clients ${clients} --hold ${hold} --timeout 10`,
+    );
     const r = run.result;
     assert.equal(run.code, 0, run.stderr + JSON.stringify(r));
     assert.equal(r.joined_lines, (clients * (clients - 1)) / 2);
@@ -727,16 +737,12 @@ Deno.test("chat idle: a server that stays busy is not measured", async () => {
     stderr: "null",
   }).spawn();
   try {
-    const run = await runLoadTool("chat_load.ts", [
-      ..."--mode idle --clients 2 --hold 0 --timeout 1".split(" "),
-      ...["--pid", String(busy.pid), "--port", String(server.port)],
-    ]);
-    assert.equal(run.code, 1, run.stderr);
-    assert.equal(run.result.end, "timeout");
-    assert.equal(
-      run.result.error,
-      "stopped while waiting for the server to go quiet",
+    const run = await runIdle(
+      server.port,
+      busy.pid,
+      "--clients 2 --hold 0 --timeout 1",
     );
+    assertStopped(run, "stopped while waiting for the server to go quiet");
     assert.equal(run.result.rss_after_mb, null);
   } finally {
     await server.close();
@@ -750,13 +756,12 @@ Deno.test("chat idle: a run stopped while holding says so", async () => {
   await using server = fakeChat(2);
   const memory = idleProcess();
   try {
-    const run = await runLoadTool("chat_load.ts", [
-      ..."--mode idle --clients 2 --hold 30 --timeout 2".split(" "),
-      ...["--pid", String(memory.pid), "--port", String(server.port)],
-    ]);
-    assert.equal(run.code, 1, run.stderr);
-    assert.equal(run.result.end, "timeout");
-    assert.equal(run.result.error, "stopped while holding");
+    const run = await runIdle(
+      server.port,
+      memory.pid,
+      "--clients 2 --hold 30 --timeout 2",
+    );
+    assertStopped(run, "stopped while holding");
     assert.equal(typeof run.result.rss_after_mb, "number");
     assert.equal(run.result.rss_held_mb, null);
   } finally {
@@ -771,14 +776,13 @@ Deno.test("chat idle: no reading without every JOINED line or a readable --pid",
   try {
     await t.step("a JOINED line held back", async () => {
       await using server = fakeChat(3, { holdLastJoinedMs: Infinity });
-      const run = await runLoadTool("chat_load.ts", [
-        ..."--mode idle --clients 3 --hold 0 --timeout 1".split(" "),
-        ...["--pid", String(memory.pid), "--port", String(server.port)],
-      ]);
-      assert.equal(run.code, 1, run.stderr);
-      assert.equal(run.result.end, "timeout");
-      assert.equal(
-        run.result.error,
+      const run = await runIdle(
+        server.port,
+        memory.pid,
+        "--clients 3 --hold 0 --timeout 1",
+      );
+      assertStopped(
+        run,
         "stopped while waiting for the JOINED lines (2 of 3 arrived)",
       );
       assert.equal(run.result.rss_after_mb, null);
@@ -787,10 +791,11 @@ Deno.test("chat idle: no reading without every JOINED line or a readable --pid",
       await using server = fakeChat(3);
       const gone = idleProcess();
       await stopProcess(gone);
-      const run = await runLoadTool("chat_load.ts", [
-        ..."--mode idle --clients 3 --hold 0 --timeout 5".split(" "),
-        ...["--pid", String(gone.pid), "--port", String(server.port)],
-      ]);
+      const run = await runIdle(
+        server.port,
+        gone.pid,
+        "--clients 3 --hold 0 --timeout 5",
+      );
       assert.equal(run.code, 1, run.stderr);
       assert.equal(run.result.end, "complete");
       assert.equal(
