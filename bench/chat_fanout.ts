@@ -154,14 +154,14 @@ export class FanoutRun {
   /**
    * Wait until every JOINED line has arrived. No limit of its own: a server
    * that never sends them all is not measured, and the run's --timeout says
-   * so (see #stoppedBeforeMeasuring).
+   * so (see #stoppedIn).
    */
   async #settle(): Promise<void> {
     while (this.#joined < this.#joinedExpected) await sleep(20);
   }
 
-  /** What the run was doing when it was stopped (its --timeout) before it began measuring. */
-  #stoppedBeforeMeasuring(): string | null {
+  /** What the run was doing when its --timeout stopped it, if before it began measuring. */
+  #stoppedIn(): string | null {
     if (this.#tStart) return null;
     const inside = this.#conns.length;
     return inside < this.members
@@ -267,7 +267,7 @@ export class FanoutRun {
     const wrong = this.#outOfOrder + this.#malformed + this.#errors +
       this.#lefts;
     const { clients, senders, messages, size, rate, window } = this.o;
-    const error = this.#setupError ?? this.#stoppedBeforeMeasuring() ??
+    const error = this.#setupError ?? this.#stoppedIn() ??
       (this.#sent < senders * messages
         ? `only ${this.#sent} of ${senders * messages} messages sent`
         : null) ??

@@ -152,7 +152,7 @@ export class IdleRun {
     }
   }
 
-  /** What the run was doing when it was stopped (its --timeout), if it had not finished. */
+  /** What the run was doing when its --timeout stopped it, if it had not finished. */
   #stoppedIn(): string | null {
     if (!this.#tIn) {
       return `stopped while logging in (${this.#conns.length} of ${this.o.clients} members in)`;
