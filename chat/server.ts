@@ -31,7 +31,7 @@ import {
   serverFlags,
 } from "../lib/cli.ts";
 import { MAX_LINE_BYTES } from "../lib/lines.ts";
-import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
+import { formatAddr, listenTcp, noDelay, onShutdown } from "../lib/net.ts";
 import {
   reportBug,
   serveConnections,
@@ -150,7 +150,7 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
 
   /** One client, from connect to close (its own I/O errors are caught). */
   function serve(conn: Deno.TcpConn): Promise<void> {
-    conn.setNoDelay(true); // each line leaves at once, not after the next
+    noDelay(conn); // each line leaves at once, not after the next
     const session = new Session(conn, context);
     const full = sessions.size - refused.size >= maxClients;
     sessions.set(conn, session);

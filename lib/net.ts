@@ -17,6 +17,7 @@
  */
 
 import { FatalError, plainReason } from "./cli.ts";
+import { isConnectionLost } from "./errors.ts";
 
 /**
  * `host:port`, with brackets around an IPv6 host (`[::1]:5000`), as a person
@@ -127,8 +128,35 @@ export async function connectTcp(
   } finally {
     clearTimeout(timer);
   }
-  conn.setNoDelay(true);
+  noDelay(conn);
   return conn;
+}
+
+/**
+ * Switch off Nagle's algorithm on `conn` (`conn.setNoDelay(true)`): a short
+ * line leaves at once instead of waiting for the answer to the one before.
+ * A connection that its client has already closed or reset may refuse the
+ * option (macOS says `Invalid argument`, EINVAL, once both directions are
+ * shut): that client is gone, and its session finds out at its first read,
+ * so the refusal is ignored. Anything else is a bug and is thrown.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { noDelay } from "./net.ts";
+ * const refusing = (error: Error) =>
+ *   ({ setNoDelay: () => { throw error; } }) as unknown as Deno.TcpConn;
+ * // macOS, on a connection its client has reset: ignored
+ * noDelay(refusing(Object.assign(new Error("Invalid argument (os error 22)"), { code: "EINVAL" })));
+ * assert.throws(() => noDelay(refusing(new TypeError("a bug"))), TypeError);
+ * ```
+ */
+export function noDelay(conn: Deno.TcpConn): void {
+  try {
+    conn.setNoDelay(true);
+  } catch (error) {
+    if (!isConnectionLost(error)) throw error;
+  }
 }
 
 /** How long {@linkcode answerWithin} waits, and for which server. */

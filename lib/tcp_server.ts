@@ -67,7 +67,7 @@ export interface TcpServer extends AsyncDisposable {
  * Accept connections on `listener` until {@linkcode TcpServer.close}, running
  * `handle(conn)` for each at the same time. `handle` catches the errors of
  * its own connection; `conn` is closed for it when it returns. What it
- * throws goes to `options.onBug`, if given. An error from
+ * throws or rejects with goes to `options.onBug`, if given. An error from
  * `accept` itself never stops the loop: a client that left before it was
  * taken is skipped; anything else (out of file descriptors) is said once in
  * `options.log` and retried until accept works again.
@@ -111,7 +111,10 @@ export function serveConnections(
       if (failing) log("Accepting new connections again");
       failing = false;
       connections.add(conn);
-      const running = handle(conn);
+      // Promise.try: a handle that throws before it returns its promise (a
+      // plain function, not an async one) fails like one that rejects, in
+      // its own task; thrown out of this loop, it would end the server.
+      const running = Promise.try(handle, conn);
       const caught = onBug ? running.catch((bug) => onBug(bug, conn)) : running;
       const task = caught.finally(() => {
         closeQuietly(conn);

@@ -35,7 +35,7 @@ import {
   LineTooLongError,
   writeAll,
 } from "../lib/lines.ts";
-import { formatAddr, listenTcp, onShutdown } from "../lib/net.ts";
+import { formatAddr, listenTcp, noDelay, onShutdown } from "../lib/net.ts";
 import { escapeControls, quote } from "../lib/printable.ts";
 import {
   closeQuietly,
@@ -160,7 +160,7 @@ async function runSession(
   conn: Deno.TcpConn,
   log: (line: string) => void,
 ): Promise<void> {
-  conn.setNoDelay(true); // each answer leaves at once: the client waits for it
+  noDelay(conn); // each answer leaves at once: the client waits for it
   const session: Session = {
     client: formatAddr(conn.remoteAddr),
     name: null,
