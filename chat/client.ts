@@ -70,7 +70,8 @@ const COMMAND = {
     name: {
       kind: "string",
       placeholder: "NAME",
-      help: "login name (default: asked; asked again if taken)",
+      help:
+        "login name (default: asked, and asked again if refused; a refused --name ends a scripted client)",
     },
   },
 } as const;
@@ -97,6 +98,7 @@ async function main(): Promise<number> {
  *
  *     input ends before a name is taken    QUIT, exit 0
  *     the login refused (server full ...)  "The chat server refused: ...", exit 1
+ *     --name refused, input not typed      "The chat server refused --name ...: ...", exit 1
  *     the server says BYE                  exit 0
  *     the server closes the connection     "The chat server closed the connection", exit 1
  *     quit, /quit, Ctrl+D, end of input    QUIT, then BYE (or the close) within --timeout:
@@ -167,6 +169,7 @@ function watchOutput(
   return {
     closed: closed.promise,
     window: {
+      keyboard: window.keyboard,
       ask: (prompt) => window.ask(prompt),
       close: () => window.close(),
       show(line: string): void {
@@ -201,14 +204,18 @@ async function showIncoming(
 
 /**
  * Ask for a name until the server accepts one. Returns the name, or
- * `undefined` when the input ended first.
+ * `undefined` when the input ended first. A refused `--name` is asked again
+ * of a person at a terminal; a script's next input lines are its messages,
+ * not names to try, so there it ends the client.
  */
 async function logIn(
   conn: Deno.Conn,
   server: ServerLines,
   window: ChatWindow,
-  name?: string,
+  flagName?: string,
 ): Promise<string | undefined> {
+  let name = flagName;
+  let fromFlag = Boolean(flagName?.trim());
   while (true) {
     // No name yet, or an empty one (`--name ""`, or Enter): ask.
     name = name?.trim() || (await window.ask("Your name: "))?.trim();
@@ -229,8 +236,14 @@ async function logIn(
     if (!/name/i.test(why)) {
       throw new FatalError(`The chat server refused: ${why}`);
     }
+    if (fromFlag && !window.keyboard) {
+      throw new FatalError(
+        `The chat server refused --name ${escapeControls(name)}: ${why}`,
+      );
+    }
     window.show(`${why}: choose another name.`);
     name = undefined;
+    fromFlag = false;
   }
 }
 

@@ -26,6 +26,8 @@ import { inputFailure, printLine } from "../lib/cli.ts";
 
 /** What the chat client needs from the screen and keyboard. */
 export interface ChatWindow {
+  /** Whether a person types the input (stdin is a terminal), not a script. */
+  readonly keyboard: boolean;
   /**
    * Show `prompt` (terminal only) and return the next typed line, or null at
    * end of input. A stdin that cannot be read throws a `FatalError`.
@@ -81,6 +83,7 @@ export function openWindow(): ChatWindow {
   }
 
   return {
+    keyboard: Deno.stdin.isTerminal(),
     async ask(prompt: string): Promise<string | null> {
       if (terminal && !closed) {
         rl.setPrompt(prompt);

@@ -90,24 +90,61 @@ Deno.test("two chat windows talk through the server", async () => {
   await server.waitFor("bob left");
 });
 
-Deno.test("a refused --name is asked again; end of input while asked: exit 0", async () => {
+// A script's input lines are its messages: a refused --name ends it,
+// rather than trying its lines as names (a terminal is asked again:
+// tests/chat_window_test.ts). A name typed in (no --name) is asked again.
+Deno.test("a refused --name ends a scripted client; a refused typed name is asked again", async (t) => {
   await using server = await startServer(SERVER);
   await using ann = startClient(server.port, ["--name", "ann"]);
   await ann.waitFor(/^Welcome/);
-  const result = await runScript(
-    CLIENT,
-    ["--port", String(server.port), "--name", "Ann"],
-    { ...CLIENT_FLAGS, stdin: "not valid\n" },
+  await t.step("--name taken, ignoring case", async () => {
+    const result = await runScript(
+      CLIENT,
+      ["--port", String(server.port), "--name", "Ann"],
+      { ...CLIENT_FLAGS, stdin: "hello everyone\nquit\n" },
+    );
+    strictEqual(result.code, 1, result.stderr);
+    strictEqual(result.stdout, "");
+    strictEqual(
+      result.stderr,
+      "The chat server refused --name Ann: Name taken\n",
+    );
+  });
+  await t.step("--name invalid", async () => {
+    const result = await runScript(
+      CLIENT,
+      ["--port", String(server.port), "--name", "bad name!"],
+      { ...CLIENT_FLAGS, stdin: "hi\n" },
+    );
+    strictEqual(result.code, 1, result.stderr);
+    strictEqual(
+      result.stderr,
+      "The chat server refused --name bad name!: " +
+        "Invalid name (1-24 letters, digits, _ - .)\n",
+    );
+  });
+  await t.step(
+    "typed names: asked again; end of input while asked: exit 0",
+    async () => {
+      const result = await runScript(
+        CLIENT,
+        ["--port", String(server.port)],
+        { ...CLIENT_FLAGS, stdin: "ANN\nnot valid\n" },
+      );
+      strictEqual(result.code, 0, result.stderr);
+      strictEqual(
+        result.stdout,
+        "Name taken: choose another name.\n" +
+          "Invalid name (1-24 letters, digits, _ - .): choose another name.\n",
+      );
+      strictEqual(result.stderr, "");
+    },
   );
-  strictEqual(result.code, 0, result.stderr);
-  strictEqual(
-    result.stdout,
-    "Name taken: choose another name.\n" +
-      "Invalid name (1-24 letters, digits, _ - .): choose another name.\n",
-  );
-  strictEqual(result.stderr, "");
   await ann.closeStdin();
-  strictEqual((await ann.finish()).code, 0);
+  const annResult = await ann.finish();
+  strictEqual(annResult.code, 0);
+  // Nobody else got in: no input line was tried as a name.
+  strictEqual(annResult.stdout.includes("has joined"), false, annResult.stdout);
 });
 
 Deno.test("a --name of more than one line: one sentence, exit 1, nothing sent", async () => {
@@ -627,7 +664,8 @@ Deno.test({
           "ERROR name taken",
           "--at-once",
         ]);
-        await using ann = startClient(server.port, ["--name", "ann"]);
+        await using ann = startClient(server.port, []);
+        await ann.write("ann\n"); // typed: a refused name is asked again
         await ann.waitFor("Name taken: choose another name.");
         // The peer has reset the connection and exited: its QUIT cannot go.
         deepStrictEqual(await server.rest(), ["LOGIN ann"]);

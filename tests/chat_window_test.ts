@@ -194,6 +194,35 @@ Deno.test({
   },
 });
 
+// A person at the keyboard whose --name is taken is asked for another
+// (a script is not: tests/chat_client_test.ts).
+Deno.test({
+  name: "a refused --name on a terminal: asked again",
+  ignore: SKIP_REASON !== undefined,
+  async fn() {
+    await using server = await startServer("chat/server.ts");
+    await using other = await ChatClient.connect(
+      { hostname: server.host, port: server.port },
+      new Names(),
+    );
+    await other.login("ANN");
+    await using ann = new TerminalWindow(server.port);
+    await ann.waitForScreen([
+      "Name taken: choose another name.",
+      "Your name:",
+    ]);
+    await ann.type("ann2\r");
+    await ann.waitForScreen([
+      "Name taken: choose another name.",
+      "Your name: ann2",
+      ...wrap(WELCOME.replace("ann.", "ann2.")),
+      ">",
+    ]);
+    await ann.type("/quit\r");
+    strictEqual(await ann.exitCode(), 0);
+  },
+});
+
 Deno.test({
   name:
     "typed on a terminal, stdout to a file: the file gets the conversation, no prompts or cursor moves",
