@@ -78,6 +78,14 @@ export function listenTcp(host: string, port: number): Deno.TcpListener {
  * ```
  */
 export function listenUdp(host: string, port: number): Deno.DatagramConn {
+  // UDP sockets are still behind a flag in Deno: without it there is no
+  // Deno.listenDatagram at all (a bundled file run by hand forgets it).
+  if (typeof Deno.listenDatagram !== "function") {
+    const script = Deno.mainModule.split("/").at(-1);
+    throw new FatalError(
+      `UDP needs Deno's --unstable-net flag: deno run --allow-net --unstable-net ${script}`,
+    );
+  }
   try {
     return Deno.listenDatagram({ hostname: host, port, transport: "udp" });
   } catch (error) {
@@ -215,12 +223,18 @@ export async function answerWithin<T>(
  * when it is not one a person can fix.
  */
 function listenFailure(error: unknown, where: string): unknown {
+  if (error instanceof Deno.errors.NotCapable) return flagLeftOut(error);
   if (error instanceof Deno.errors.AddrInUse) {
     return new FatalError(
       `Cannot listen on ${where}: the port is already in use (is another server running? choose another --port)`,
     );
   }
-  if (error instanceof Deno.errors.AddrNotAvailable || isLookupFailure(error)) {
+  if (isLookupFailure(error)) {
+    return new FatalError(
+      `Cannot listen on ${where}: host not found (check --host)`,
+    );
+  }
+  if (error instanceof Deno.errors.AddrNotAvailable) {
     return new FatalError(
       `Cannot listen on ${where}: the host is not an address of this machine (check --host)`,
     );
@@ -231,6 +245,18 @@ function listenFailure(error: unknown, where: string): unknown {
     );
   }
   return error;
+}
+
+/**
+ * A `deno run` without the permission the script needs, and no terminal to
+ * ask on: Deno's own sentence says which flag, without the stack trace.
+ *
+ * ```
+ * Requires net access to "0.0.0.0:12000", run again with the --allow-net flag
+ * ```
+ */
+function flagLeftOut(error: Deno.errors.NotCapable): FatalError {
+  return new FatalError(error.message);
 }
 
 /**
@@ -245,6 +271,7 @@ function connectFailure(
   { gaveUpAfter }: { gaveUpAfter?: number } = {},
 ): unknown {
   const where = `Cannot connect to ${hostPort(host, port)}`;
+  if (error instanceof Deno.errors.NotCapable) return flagLeftOut(error);
   if (gaveUpAfter !== undefined) {
     return new FatalError(
       `${where}: no answer within ${gaveUpAfter} s (is the server running? is a firewall dropping the connection?)`,

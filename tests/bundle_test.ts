@@ -88,6 +88,36 @@ Deno.test("deno task bundle: each file runs alone in an empty folder", async (t)
       squeeze(shown[1]),
     );
 
+    // Run by hand, a file's flags are easily forgotten (--unstable-net
+    // above all): each left out in turn gets one sentence naming it.
+    await t.step(
+      "a flag left out: one sentence that names it, exit 1",
+      async () => {
+        for (const source of PAIRS.flatMap((p) => [p.server, p.client])) {
+          const copy = await copyAlone(out, source);
+          try {
+            for (const flag of copy.flags) {
+              const without = copy.flags.filter((f) => f !== flag);
+              const ran = await new RunningScript(
+                aloneCommand(
+                  { ...copy, flags: without },
+                  ["--port", "9"],
+                  false,
+                )
+                  .spawn(),
+              ).finish();
+              const what = `${copy.name} without ${flag}`;
+              assert.equal(ran.code, 1, `${what}: ${ran.stderr}`);
+              assert.match(ran.stderr, /^[^\n]+\n$/, `${what}: one line`);
+              assert.ok(ran.stderr.includes(flag), `${what}: ${ran.stderr}`);
+            }
+          } finally {
+            await Deno.remove(copy.dir, { recursive: true });
+          }
+        }
+      },
+    );
+
     for (const pair of PAIRS) {
       await t.step(
         `${bundledName(pair.server)} serves our client`,

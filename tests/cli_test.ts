@@ -336,6 +336,19 @@ Deno.test("every script's default port is the contract's", async (t) => {
           }:${port}\\b`,
         ),
       );
+      if (!script.endsWith("server.ts")) return;
+      // Which of the two a server says: a name no lookup finds, or an
+      // address that is not this machine's.
+      assert.match(
+        result.stderr,
+        /: the host is not an address of this machine \(check --host\)\n$/,
+      );
+      const unknown = await runScript(script, ["--host", "nohost.invalid"]);
+      assert.equal(unknown.code, 1, unknown.stderr);
+      assert.match(
+        unknown.stderr,
+        /^Cannot listen on nohost\.invalid:\d+(\/udp)?: host not found \(check --host\)\n$/,
+      );
     });
   }
 });
