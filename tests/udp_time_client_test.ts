@@ -708,9 +708,11 @@ Deno.test(
 Deno.test("deno task udp-time --port: refused, it picks the port", async () => {
   const result = await runTask("udp-time", ["--port", "5"]);
   assert.equal(result.code, 2);
-  // One sentence, and no pointer to `deno task --help` (Deno's own help).
+  // One sentence and the pair's own usage hint (not `deno task --help`,
+  // Deno's own help), as for any other flag the pair refuses.
   assert.equal(
     result.stderr,
-    "--port is chosen here (the server runs on a free port of 127.0.0.1); to reach another server, run its client task alone\n",
+    "--port is chosen here (the server runs on a free port of 127.0.0.1); to reach another server, run its client task alone\n" +
+      "Run 'deno task udp-time --help' for usage.\n",
   );
 });

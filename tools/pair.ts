@@ -45,17 +45,17 @@ async function main(): Promise<number> {
   if (!serverScript?.endsWith(".ts") || !clientScript?.endsWith(".ts")) {
     throw new UsageError(USAGE_HINT);
   }
-  const taken = clientArgs.find((arg) => /^--(host|port)(=|$)/.test(arg));
-  if (taken) {
-    const flag = taken.split("=")[0];
-    throw new UsageError(
-      `${flag} is chosen here (the server runs on a free port of 127.0.0.1); to reach another server, run its client task alone`,
-    );
-  }
   // The client's flags are checked before its server starts: --help and a
   // mistake then answer under the pair's own name, with no server lines.
   const command = await pairCommand(clientScript);
   try {
+    const taken = clientArgs.find((arg) => /^--(host|port)(=|$)/.test(arg));
+    if (taken) {
+      const flag = taken.split("=")[0];
+      throw new UsageError(
+        `${flag} is chosen here (the server runs on a free port of 127.0.0.1); to reach another server, run its client task alone`,
+      );
+    }
     parseFlags(command, clientArgs); // --help: prints the usage, ends here
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
