@@ -248,6 +248,7 @@ function greet(session: Session, name: string): Reply {
   const length = [...name].length; // code points, as a person counts characters
   if (length < 1 || length > MAX_NAME_CHARS || CONTROL_CHARS.test(name)) {
     session.log(`${session.client}: refused the name ${quote(name)}`);
+    session.ended = true; // that line says how it ended
     return { text: BAD_NAME, last: true };
   }
   // Kept as the log shows it: a U+202E in it would turn log lines around.
@@ -256,11 +257,15 @@ function greet(session: Session, name: string): Reply {
   return { text: `Hello ${name}`, last: false };
 }
 
-/** Print `<name>: Session ended` once, if the client got as far as a name. */
+/**
+ * Print `<name>: Session ended` once (`<address>: Session ended` for a client
+ * that left before it sent a name). A refused name has said its own end.
+ */
 function endSession(session: Session, why?: string): void {
-  if (session.ended || session.name === null) return;
+  if (session.ended) return;
   session.ended = true;
-  session.log(`${session.name}: Session ended${why ? ` (${why})` : ""}`);
+  const who = session.name ?? session.client;
+  session.log(`${who}: Session ended${why ? ` (${why})` : ""}`);
 }
 
 /**

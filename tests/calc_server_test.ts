@@ -567,6 +567,34 @@ Deno.test("calc server: what it prints", OWN_ONLY, async (t) => {
     });
   });
 
+  await t.step(
+    "Session ended before a name: by its address; a refused name: no more",
+    async () => {
+      let printed: string[] = [];
+      let quiet = "";
+      let refused = "";
+      await withServer(async (target, log) => {
+        const client = await TestClient.connect(target);
+        quiet = formatAddr(client.conn.localAddr as Deno.NetAddr);
+        client.close();
+        assert.equal(
+          await log.waitFor(`${quiet}: Session ended`),
+          `${quiet}: Session ended (disconnected)`,
+        );
+        await using bad = await TestClient.connect(target);
+        refused = formatAddr(bad.conn.localAddr as Deno.NetAddr);
+        assert.match(await bad.ask(""), /^ERROR invalid name/);
+        await bad.expectClosed();
+        await log.waitFor(`${refused}: refused the name ""`);
+        printed = log.lines;
+      });
+      // The server has stopped: everything it had to say is in.
+      assert.deepEqual(printed.filter((line) => line.includes("ended")), [
+        `${quiet}: Session ended (disconnected)`,
+      ]);
+    },
+  );
+
   await t.step("Session ended once, after a line too long", async () => {
     await withServer(async (target, log) => {
       await using client = await session(target, "Long");
