@@ -1,6 +1,6 @@
 /**
  * Chat window (part 3, Q8): log in with a unique name, then every line you
- * type reaches everyone else in the room (CONTRACT 3.5).
+ * type reaches everyone else in the room (the protocol: chat/README.md).
  *
  * Run:   deno run --allow-net chat/client.ts [--host 127.0.0.1] [--port 5000] [--name ann]
  *        deno task chat-client
@@ -47,7 +47,7 @@ import {
   connectTcp,
   formatAddr,
 } from "../lib/net.ts";
-import { escapeControls } from "../lib/printable.ts";
+import { escapeControls, quote } from "../lib/printable.ts";
 import { type ChatWindow, openWindow } from "./window.ts";
 
 const DEFAULT_PORT = 5000;
@@ -98,6 +98,7 @@ async function main(): Promise<number> {
  *
  *     input ends before a name is taken    QUIT, exit 0
  *     the login refused (server full ...)  "The chat server refused: ...", exit 1
+ *     not a chat server's answer           "... answered the login with ...", exit 1
  *     --name refused, input not typed      "The chat server refused --name ...: ...", exit 1
  *     the server says BYE                  exit 0
  *     the server closes the connection     "The chat server closed the connection", exit 1
@@ -111,7 +112,7 @@ async function main(): Promise<number> {
  * Saying QUIT lets the room hear at once that the person left. The
  * deadlines (--timeout, as for a login) are there because a server that
  * stops reading would otherwise hold the window forever; its "no answer"
- * is the same sentence as for an unanswered login (CONTRACT 2).
+ * is the same sentence as for an unanswered login.
  */
 async function chat(
   conn: Deno.TcpConn,
@@ -230,6 +231,14 @@ async function logIn(
       throw new FatalError("The chat server closed the connection");
     }
     if (answer.startsWith("WELCOME")) return name;
+    if (!answer.startsWith("ERROR")) {
+      const at = formatAddr(conn.remoteAddr as Deno.NetAddr);
+      throw new FatalError(
+        `${at} answered the login with ${
+          quote(answer)
+        } (is it the chat server?)`,
+      );
+    }
     const why = reason(answer);
     // "name taken", "invalid name (...)": try another. Anything else (server
     // full, login timeout, shutting down) ends the session.
@@ -300,7 +309,8 @@ export type Action = { send: string } | { hint: string } | "quit" | undefined;
  * "/msg bob psst"    -> { send: "TELL bob psst" }
  * "/who"             -> { send: "WHO" }
  * "quit", "/quit"    -> "quit"
- * "/dance"           -> { hint: "Type to talk; ..." }
+ * "/msg bob"         -> { hint: "Usage: /msg <name> <text>" }
+ * "/dance"           -> { hint: "Unknown command /dance. Type to talk; ..." }
  * (over 1024 bytes)  -> { hint: "Not sent: the line is longer than ..." }
  * ""                 -> undefined (nothing is sent)
  * ```
@@ -312,7 +322,12 @@ export function actionFor(typed: string): Action {
   if (lower === "quit" || lower === "/quit") return "quit";
   if (lower === "/who") return { send: "WHO" };
   const msg = /^\/msg\s+(\S+)\s+(.*\S)/i.exec(text);
-  if (text.startsWith("/") && !msg) return { hint: HELP };
+  if (/^\/msg(\s|$)/i.test(text) && !msg) {
+    return { hint: "Usage: /msg <name> <text>" };
+  }
+  if (text.startsWith("/") && !msg) {
+    return { hint: `Unknown command ${text.split(/\s/)[0]}. ${HELP}` };
+  }
   const line = msg ? `TELL ${msg[1]} ${msg[2]}` : `SAY ${typed}`;
   // The server closes the connection on a longer line: say so instead.
   const bytes = encodeLine(line).length - 1; // without its "\n"

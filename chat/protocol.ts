@@ -1,8 +1,8 @@
 /**
- * The words of the chat protocol (CONTRACT 3.5), shared by the server and the
- * client: reading a client's line as a command, checking a login name,
- * removing control characters from text. No sockets here, so the tests drive
- * it from tables.
+ * The words of the chat protocol (chat/README.md, "The protocol underneath"),
+ * shared by the server and the client: reading a client's line as a command,
+ * checking a login name, removing control characters from text. No sockets
+ * here, so the tests drive it from tables.
  *
  * ```
  * C: LOGIN alice            S: WELCOME alice        (others: JOINED alice)

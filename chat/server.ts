@@ -1,6 +1,6 @@
 /**
  * Chat server (part 3, Q8): a room many clients join with a unique name; every
- * line one of them says reaches all the others (CONTRACT 3.5).
+ * line one of them says reaches all the others (the protocol: chat/README.md).
  *
  * Run:   deno run --allow-net chat/server.ts [--port 5000] [--max-clients N]
  *        deno task chat-server   (the same, with V8 told to give memory back
@@ -54,7 +54,8 @@ const SHUTDOWN_LINGER_MS = 1000;
 
 const COMMAND = {
   name: "chat-server",
-  summary: "Chat room server (LOGIN, SAY, WHO, TELL, QUIT), CONTRACT 3.5.",
+  summary:
+    "Chat room server: LOGIN, SAY, WHO, TELL, QUIT (see chat/README.md).",
   flags: {
     ...serverFlags(DEFAULT_PORT),
     ...maxClientsFlag(DEFAULT_MAX_CLIENTS, "connections"),

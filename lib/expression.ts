@@ -1,5 +1,5 @@
 /**
- * The calculator's expressions (CONTRACT 3.4): {@linkcode parseExpression}
+ * The calculator's expressions (tcp/README.md, Q6): {@linkcode parseExpression}
  * reads `<number> <op> <number>`, {@linkcode evaluate} computes it, and
  * {@linkcode formatNumber} prints the result. The client and the server both
  * use this file, so the client refuses exactly what the server would refuse.

@@ -46,7 +46,7 @@ import {
 import { answerWithin, connectTcp, formatAddr } from "../lib/net.ts";
 import { escapeControls, quote } from "../lib/printable.ts";
 
-/** The prompt before each expression (CONTRACT 3.4). */
+/** The prompt before each expression (the protocol: tcp/README.md, Q6). */
 export const PROMPT = "Enter an expression (or 'q' to quit): ";
 
 /** The prompt for the name when there is no --name. */

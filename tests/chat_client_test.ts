@@ -564,8 +564,8 @@ Deno.test("typed lines that are no message: a hint, or nothing; none is sent", a
   await server.serving;
   deepStrictEqual(server.received, ["SAY hi", "QUIT"]);
   deepStrictEqual(result.stdout.split("\n").slice(1), [
-    "Type to talk; /who lists the room, /msg <name> <text> whispers, " +
-    "quit or /quit leaves.",
+    "Unknown command /dance. Type to talk; /who lists the room, " +
+    "/msg <name> <text> whispers, quit or /quit leaves.",
     "Not sent: the line is longer than 1024 bytes (1104 with the command)",
     "",
   ]);
@@ -630,6 +630,22 @@ Deno.test("a refusal's reason cannot act on the terminal either", async (t) => {
     await server.serving;
     strictEqual(result.code, 1, result.stderr);
     strictEqual(result.stderr, "The chat server refused: Refused\n");
+  });
+
+  // The calculator server, say: it greets whatever comes first as a name.
+  await t.step("an answer that is neither WELCOME nor ERROR", async () => {
+    using server = scriptedServer(async (conn, lines) => {
+      strictEqual(await lines.readLine(), "LOGIN ann");
+      await writeAll(conn, encodeLine("Hello LOGIN ann"));
+      strictEqual(await lines.readLine(), null);
+    });
+    const result = await runAnn(server.port);
+    await server.serving;
+    strictEqual(result.code, 1, result.stderr);
+    strictEqual(
+      result.stderr,
+      `127.0.0.1:${server.port} answered the login with "Hello LOGIN ann" (is it the chat server?)\n`,
+    );
   });
 });
 

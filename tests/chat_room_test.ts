@@ -497,9 +497,17 @@ Deno.test("chat window: what typed lines do", () => {
     strictEqual(actionFor(quit), "quit");
   }
   strictEqual(actionFor("   "), undefined);
-  for (const wrong of ["/msg bob", "/dance"]) {
-    deepStrictEqual(Object.keys(actionFor(wrong) as object), ["hint"], wrong);
+  for (const half of ["/msg", "/msg bob", "/MSG  bob  "]) {
+    deepStrictEqual(actionFor(half), { hint: "Usage: /msg <name> <text>" });
   }
+  deepStrictEqual(actionFor("/dance now"), {
+    hint: "Unknown command /dance. Type to talk; /who lists the room, " +
+      "/msg <name> <text> whispers, quit or /quit leaves.",
+  });
+  deepStrictEqual(actionFor("/msgbob hi"), {
+    hint: "Unknown command /msgbob. Type to talk; /who lists the room, " +
+      "/msg <name> <text> whispers, quit or /quit leaves.",
+  });
   deepStrictEqual(actionFor("quitting soon"), { send: "SAY quitting soon" });
   // "Every line typed is sent" (CONTRACT 3.5): as typed, spaces and all.
   deepStrictEqual(actionFor("  indented, and after "), {

@@ -163,7 +163,7 @@ export function sameAddr(addr: Deno.Addr, expected: Deno.NetAddr): boolean {
  * forever. So neither is answered: a datagram from `self`, and one that
  * `isAnswer` knows as an answer. The time server takes no answer for a
  * request ({@linkcode isLabAnswer}); the hello server answers any text
- * (CONTRACT 3.1), except its own `Ok` ({@linkcode isOk}): with those two
+ * (Q1), except its own `Ok` ({@linkcode isOk}): with those two
  * rules every pair of lab servers falls silent after at most two answers
  * (three datagrams with the forged one, as above).
  */
