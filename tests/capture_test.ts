@@ -24,12 +24,13 @@ import {
   PAYLOAD_FILTER,
   SYN_FILTER,
 } from "../tools/capture_filters.ts";
-import { formatPacket, hexToText } from "../tools/capture.ts";
+import { formatPacket, hexToText, isChatter } from "../tools/capture.ts";
 import { allPids } from "../bench/stats.ts";
 import {
   ROOT,
   type RunningScript,
   runScript,
+  runTask,
   runWithStdoutClosed,
   startScript,
   startServer,
@@ -84,6 +85,21 @@ Deno.test("deno task capture: plain errors for a bad exercise or no tshark", asy
     });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^Name an exercise: udp-hello, .*chat\n/);
+  });
+  await t.step("--port 0: one sentence, the usage hint, exit 2", async () => {
+    // 0 is "any free port" to a server; no packet carries it. (No tshark on
+    // PATH: were the port taken, the capture would end here, not hang.)
+    const r = await runScript("tools/capture.ts", ["calc", "--port", "0"], {
+      denoFlags: CAPTURE_FLAGS,
+      env: { PATH: "/nonexistent" },
+    });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.equal(
+      r.stderr,
+      '--port must be a whole number from 1 to 65535, not "0"\n' +
+        "Run 'deno task capture --help' for usage.\n",
+    );
   });
   await t.step("tshark not installed: one sentence, exit 1", async () => {
     const r = await runScript("tools/capture.ts", ["calc"], {
@@ -141,6 +157,58 @@ Deno.test("each exercise's hint names deno tasks that exist and are its own", as
     assert.deepEqual(named, [`${name}-server`, `${name}-client`]);
     for (const task of named) assert.ok(task in tasks, `no task ${task}`);
   }
+});
+
+Deno.test("deno task capture --port P: the hint's commands take P too, and run", async () => {
+  for (const exercise of Object.keys(EXERCISES)) {
+    // No tshark on PATH: the hint is printed, then the capture ends.
+    const r = await runScript(
+      "tools/capture.ts",
+      [exercise, "--port", "12032"],
+      {
+        denoFlags: CAPTURE_FLAGS,
+        env: { PATH: "/nonexistent" },
+      },
+    );
+    assert.equal(r.code, 1, r.stderr);
+    const hint = r.stdout.split("Make traffic in another terminal: ")[1] ?? "";
+    const commands = [
+      ...hint.matchAll(/deno task ([\w-]+)((?: --[\w-]+ [^\s,]+)*)/g),
+    ];
+    assert.equal(commands.length, 2, hint);
+    for (const [command, task, args] of commands) {
+      assert.match(args, / --port 12032( |$)/, `${exercise}: ${command}`);
+      // The task takes the line as typed: --help stops it after the parse.
+      const typed = await runTask(task, [...args.trim().split(" "), "--help"]);
+      assert.equal(typed.code, 0, `${command}: ${typed.stderr}`);
+    }
+  }
+});
+
+Deno.test("isChatter(): tshark's start-up lines are dropped, never its errors or count", () => {
+  const chatter = [
+    'Running as user "root" and group "root". This could be dangerous.',
+    "Capturing on 'Loopback: lo'",
+    " ** (tshark:16022) 14:28:13.941285 [Main MESSAGE] -- Capture started.",
+    ' ** (tshark:16022) 14:28:13.941342 [Main MESSAGE] -- File: "/tmp/wireshark_loE6SDZ3.pcapng"',
+    "tshark: ", // the empty message a capture ends with
+  ];
+  // What tshark 4.0 says without the right to capture, or on a wrong
+  // interface: the student needs every word.
+  const shown = [
+    'tshark: You do not have permission to capture on device "lo".',
+    "(socket: Operation not permitted)",
+    "Please check to make sure you have sufficient permissions.",
+    "    sudo usermod -a -G wireshark {your username}",
+    'tshark: There is no device named "nosuch0".',
+    "(No such device exists)",
+    "",
+    "10 packets captured",
+    // Words no tshark here prints yet: passed on, in case they matter.
+    " ** (tshark:16022) 14:28:13.941285 [Main WARNING] -- something new",
+  ];
+  for (const line of chatter) assert.ok(isChatter(line), line);
+  for (const line of shown) assert.ok(!isChatter(line), line);
 });
 
 Deno.test({
@@ -254,6 +322,10 @@ Deno.test({
     // tshark that buffers its output would keep it back).
     await traffic.send("one more");
     await capture.waitFor('data: "one more"');
+    // A long one: tshark's line carries it twice, as hex (over 1024 bytes).
+    const long = "x".repeat(1400);
+    await traffic.send(long);
+    await capture.waitFor(`data: "${long}"`);
     const result = await capture.stop("SIGTERM");
     assert.equal(result.code, 0, result.stderr);
   },
@@ -292,7 +364,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "deno task capture --count 3: three packets, then it ends by itself, exit 0",
+    "deno task capture --count 3: three packets, then it ends by itself, exit 0, saying only tshark's count",
   ignore: SKIP_REASON !== undefined,
   async fn() {
     await using sink = new TestSocket(); // traffic goes here, unanswered
@@ -308,6 +380,8 @@ Deno.test({
       /^ *\d+ {2}/.test(l)
     );
     assert.equal(packets.length, 3, result.stdout);
+    // Not tshark's start-up chatter ("Running as user...", "Capture started").
+    assert.equal(result.stderr, "3 packets captured\n");
   },
 });
 
@@ -318,9 +392,9 @@ Deno.test({
     await using sink = new TestSocket(); // traffic goes here, unanswered
     await using traffic = keepSending(sink.addr.port, "hello");
     const filter = `udp port ${sink.addr.port}`;
-    // A capture that left tshark running would wait for it, and so would we
-    // (tshark holds its stderr): kill tshark at a deadline, so that such a
-    // test ends, and fails.
+    // A capture that left tshark running would wait for it (it reads
+    // tshark's stderr to the end), and so would we: kill tshark at a
+    // deadline, so that such a test ends, and fails.
     const reaper = setTimeout(() => {
       for (const pid of tsharkPids(filter)) Deno.kill(pid, "SIGTERM");
     }, 15_000);

@@ -6,7 +6,7 @@
  * Run: deno task capture tcp-knock     (then, in other terminals: deno task tcp-knock-server,
  *                                      deno task tcp-knock-client; the tcp-knock pair takes a free
  *                                      port, not the 12002 the filter watches)
- *      deno task capture calc --port 12345
+ *      deno task capture calc --port 12345   (its hint then says calc-server --port 12345, ...)
  * Directly: deno run --allow-run --allow-read tools/capture.ts tcp-knock
  * Exercises: udp-hello, udp-time, tcp-knock, calc, chat. Needs tshark, and
  * the right to capture (root, or the wireshark group on Linux).
@@ -27,6 +27,7 @@ import { quote } from "../lib/printable.ts";
 import {
   captureFilter,
   decodeAsData,
+  type Exercise,
   type ExerciseName,
   EXERCISES,
   loopbackInterface,
@@ -42,6 +43,7 @@ const COMMAND = {
     port: {
       kind: "port",
       placeholder: "P",
+      min: 1, // 0 means "any free port" to a server: no packet carries it
       help: "the port the exercise uses (default: its usual port)",
     },
     interface: {
@@ -70,15 +72,39 @@ const FIELDS = [
   "udp.payload",
 ];
 
+/**
+ * Longest line tshark prints for one packet: its payload in hex, two
+ * characters a byte, and a packet on the loopback carries up to 64 KiB.
+ */
+const PACKET_LINE_BYTES = 1 << 20;
+
+/**
+ * tshark's stderr lines that tell a student nothing: its start-up chatter
+ * (our first line already says what is captured where) and the empty
+ * message it ends with. Only these exact lines are dropped: anything else,
+ * such as "You do not have permission to capture on device", or words a
+ * newer tshark prints, is passed on, and the packet count too.
+ */
+const TSHARK_CHATTER = [
+  /^Running as user ".*" and group ".*"\. This could be dangerous\.$/,
+  /^Capturing on '.*'$/,
+  /^ \*\* \(tshark:\d+\) [\d:.]+ \[Main MESSAGE\] -- Capture started\.$/,
+  /^ \*\* \(tshark:\d+\) [\d:.]+ \[Main MESSAGE\] -- File: ".*"$/,
+  /^tshark: $/,
+];
+
 async function main(): Promise<number> {
   const { exercise, flags } = parseCommandLine(Deno.args);
   const filter = captureFilter(EXERCISES[exercise], flags.port);
   const decodeAs = decodeAsData(EXERCISES[exercise], flags.port);
   printLine(
     `Capturing '${filter}' on ${flags.interface} (Ctrl+C to stop). ` +
-      `Make traffic in another terminal: ${EXERCISES[exercise].run}`,
+      `Make traffic in another terminal: ${
+        trafficHint(EXERCISES[exercise], flags.port)
+      }`,
   );
   const tshark = spawnTshark(tsharkArgs({ ...flags, filter, decodeAs }));
+  const messages = passOnMessages(tshark.stderr);
   // Ctrl+C (or SIGTERM) stops tshark, which prints a count and exits; in a
   // terminal it gets Ctrl+C itself too, and a second SIGINT does no harm.
   const stopTshark = () => {
@@ -90,7 +116,10 @@ async function main(): Promise<number> {
   };
   const removeHandlers = onShutdown(stopTshark);
   try {
-    for await (const line of new LineReader(streamSource(tshark.stdout))) {
+    const packets = new LineReader(streamSource(tshark.stdout), {
+      maxBytes: PACKET_LINE_BYTES,
+    });
+    for await (const line of packets) {
       for (const out of formatPacket(line.split("\t"))) printLine(out);
     }
     const { code } = await tshark.status;
@@ -105,7 +134,22 @@ async function main(): Promise<number> {
     removeHandlers();
     stopTshark(); // still running if our stdout was refused: not left behind
     await tshark.status;
+    await messages; // all of tshark's words, before runMain prints ours
   }
+}
+
+/**
+ * The hint's commands, on `port` when the capture is on another port: a
+ * student who copies them makes traffic where the filter looks. They are
+ * the server and client tasks, each of which takes --port; never a pair
+ * task (`deno task tcp-knock`), which picks a free port and refuses --port.
+ */
+function trafficHint(exercise: Exercise, port: number | undefined): string {
+  if (port === undefined) return exercise.run;
+  return exercise.run.replaceAll(
+    /deno task [\w-]+/g,
+    (task) => `${task} --port ${port}`,
+  );
 }
 
 /** The exercise name comes first; flags follow (or `--help` alone). */
@@ -142,7 +186,7 @@ function spawnTshark(args: string[]): Deno.ChildProcess {
       args,
       stdin: "null",
       stdout: "piped",
-      stderr: "inherit",
+      stderr: "piped", // through passOnMessages()
     }).spawn();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
@@ -153,6 +197,25 @@ function spawnTshark(args: string[]): Deno.ChildProcess {
     }
     throw error;
   }
+}
+
+/** Copy tshark's stderr to ours as it comes, less {@linkcode isChatter} lines. */
+async function passOnMessages(stderr: ReadableStream<Uint8Array>) {
+  const lines = new LineReader(streamSource(stderr), { maxBytes: 1 << 16 });
+  for await (const line of lines) {
+    if (!isChatter(line)) console.error(line);
+  }
+}
+
+/**
+ * Whether a line of tshark's stderr is harmless chatter, not worth a
+ * student's attention.
+ *
+ *     Running as user "root" and group "root". This could be dangerous.   chatter
+ *     tshark: You do not have permission to capture on device "lo".      shown
+ */
+export function isChatter(line: string): boolean {
+  return TSHARK_CHATTER.some((chatter) => chatter.test(line));
 }
 
 /**

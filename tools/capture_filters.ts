@@ -106,8 +106,10 @@ export function displayFilter(
 
 /**
  * tshark's `-d` ("Decode As") rule that shows an exercise's payload as plain
- * data. Wireshark guesses a protocol from the port number alone: it reads
- * UDP 12000-12003 as LLC and TCP 5000 as GSM over IP, which garbles our text.
+ * data. Wireshark guesses a protocol from the port number: tshark 4.0 reads
+ * UDP 12000-12003 as LLC, which garbles our text, and may try TCP 5000 as
+ * GSM over IP (our chat lines fail its checks and show as TCP there, but
+ * what each version guesses varies, so every exercise gets the rule).
  *
  * @example
  * ```ts
