@@ -53,7 +53,9 @@ export function parseCommand(line: string): Command {
   const space = line.indexOf(" ");
   const word = space < 0 ? line : line.slice(0, space);
   const rest = space < 0 ? "" : line.slice(space + 1);
-  switch (word.toUpperCase()) {
+  // Verbs ignore ASCII case only: toUpperCase() alone would read "ſay"
+  // (a long s) as SAY.
+  switch (/^[a-z]+$/i.test(word) ? word.toUpperCase() : word) {
     case "LOGIN":
       return { verb: "LOGIN", name: rest };
     case "SAY":

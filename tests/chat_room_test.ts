@@ -49,6 +49,8 @@ Deno.test("parseCommand() reads each command, the verb ignoring case", () => {
     ["", { verb: "UNKNOWN", word: "" }],
     ["SAYhello", { verb: "UNKNOWN", word: "SAYhello" }],
     ["JUMP high", { verb: "UNKNOWN", word: "JUMP" }],
+    // ASCII case only: "ſ" (long s) upper-cases to S, but is not one.
+    ["\u017fay hi", { verb: "UNKNOWN", word: "\u017fay" }],
   ];
   for (const [line, expected] of table) {
     deepStrictEqual(parseCommand(line), expected, JSON.stringify(line));
