@@ -81,7 +81,7 @@ const COMMAND = {
       min: 4096, // a quarter of it at once: at least one line of 1024 bytes
       default: DEFAULT_MAX_RATE,
       help:
-        `bytes a client that talks may send per second, a quarter of it at once, each line counting ${LINE_COST} more; a faster one is read more slowly (default ${DEFAULT_MAX_RATE})`,
+        `bytes a client may send per second after its first line, a quarter of it at once, each line counting ${LINE_COST} more; a faster one is read more slowly (default ${DEFAULT_MAX_RATE})`,
     },
     "max-line": {
       kind: "integer",

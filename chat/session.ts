@@ -55,9 +55,9 @@ export interface SessionContext {
   /** Time a client has to close after the server's last words, in ms. */
   lingerMs: number;
   /**
-   * Bytes a client that talks to others may send per second (a quarter of
-   * it at once), each line counting {@linkcode LINE_COST} more; a faster one
-   * is read more slowly (lib/throttle.ts).
+   * Bytes a client may send per second (a quarter of it at once), each line
+   * counting {@linkcode LINE_COST} more, its first line not at all; a faster
+   * one is read more slowly (lib/throttle.ts).
    */
   maxRate: number;
   /**
@@ -78,7 +78,7 @@ export class Session implements Member, OutboxOwner {
   readonly #conn: Deno.TcpConn;
   readonly #context: SessionContext;
   readonly #outbox: Outbox;
-  #throttle: Throttle | undefined; // from its first SAY or TELL on
+  #throttle: Throttle | undefined; // from its second line on
   #endPause: (() => void) | undefined; // cuts a throttle's wait short
   #closing = false; // last words said: ignore further input
   #closed = false;
@@ -128,12 +128,13 @@ export class Session implements Member, OutboxOwner {
     });
     try {
       let line;
+      let first = true; // a session's first line is not counted: see #charge
       while (!this.#closing && (line = await reader.readLine()) !== null) {
         this.#handle(line);
-        // A client that says more than the others can read is slowed down.
-        const cost = reader.lineBytes + LINE_COST;
-        const wait = this.#throttle?.take(cost) ?? 0;
+        // A client that sends more than the others can read is slowed down.
+        const wait = first ? 0 : this.#charge(reader.lineBytes + LINE_COST);
         if (wait > 0) await this.#pause(wait);
+        first = false;
       }
       if (this.#closing && !this.#closed) await discardInput(this.#conn);
     } catch (error) {
@@ -152,6 +153,20 @@ export class Session implements Member, OutboxOwner {
       this.#context.ended(this.#conn, this);
       log(`${this.addr} disconnected`);
     }
+  }
+
+  /**
+   * Count a line against `maxRate`; returns how many ms to wait before
+   * reading the next. Every line counts, whatever it says: a flood of `WHO`,
+   * or of junk before `LOGIN`, keeps the server from the others as much as a
+   * flood of `SAY`. Every line but a session's first, though (`run` skips
+   * it): a client that only listens sends nothing but its `LOGIN`, so
+   * thousands of listeners carry no throttle.
+   */
+  #charge(bytes: number): number {
+    const { maxRate } = this.#context;
+    this.#throttle ??= new Throttle(maxRate, maxRate / 4);
+    return this.#throttle.take(bytes);
   }
 
   /** Wait `ms` before reading more, unless the session ends first. */
@@ -255,7 +270,6 @@ export class Session implements Member, OutboxOwner {
   // C: SAY hi   (everyone else) S: MSG alice hi
   #say(text: string): void {
     if (isBlank(text)) return this.#reply("ERROR empty message");
-    this.#startThrottle();
     this.#context.log(`${this.name}: ${escapeControls(text)}`);
     this.#context.room.say(this, text);
   }
@@ -263,22 +277,11 @@ export class Session implements Member, OutboxOwner {
   // C: TELL bob psst   (bob) S: PRIVATE alice psst
   #tell(to: string, text: string): void {
     if (isBlank(text)) return this.#reply("ERROR empty message");
-    this.#startThrottle();
     const target = this.#context.room.tell(this, to, text);
     if (!target) return this.#reply("ERROR no such user");
     this.#context.log(
       `${this.name} -> ${target.name}: ${escapeControls(text)}`,
     );
-  }
-
-  /**
-   * Count what this client sends from now on against `maxRate`: it talks
-   * to others. (Not before: thousands of clients that only log in and
-   * listen then carry no throttle.)
-   */
-  #startThrottle(): void {
-    const { maxRate } = this.#context;
-    this.#throttle ??= new Throttle(maxRate, maxRate / 4);
   }
 
   #reply(text: string): void {

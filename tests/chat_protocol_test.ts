@@ -867,6 +867,80 @@ Deno.test({
 
 Deno.test({
   name:
+    "junk before LOGIN counts against --max-rate (all but a session's first line): the LOGIN behind it waits",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    // Lines the others never see keep the server from them all the same.
+    // A session's first line is free: a listener sends only its LOGIN.
+    await using server = chatServer({ maxRate: 100 }); // 1000 bytes: 10 s
+    const names = new Names();
+    await using watcher = await ChatClient.login(server.target, names, "see");
+    await using early = await ChatClient.connect(server.target, names);
+    const junk = "x".repeat(1000);
+    await early.send(`HELLO\n${junk}\nLOGIN ${names.of("early")}`);
+    strictEqual(await early.next(), "ERROR unknown command");
+    strictEqual(await early.next(), "ERROR unknown command");
+    // The LOGIN is not read yet: the watcher hears of no one joining.
+    strictEqual(await watcher.ask("WHO"), `USERS ${watcher.name}`);
+  },
+});
+
+Deno.test({
+  name: "WHO counts against --max-rate too: the SAY behind it waits",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    await using server = chatServer({ maxRate: 100 }); // 1000 bytes: 10 s
+    const names = new Names();
+    await using reader = await ChatClient.login(server.target, names, "read");
+    await using asker = await ChatClient.login(server.target, names, "ask");
+    await reader.linesUntil(`JOINED ${asker.name}`);
+    await asker.send(`WHO ${"x".repeat(1000)}\nSAY later`);
+    match(await asker.next(), /^USERS /);
+    // The SAY is not read yet: the reader's own WHO is answered before it.
+    match(await reader.ask("WHO"), /^USERS /);
+  },
+});
+
+Deno.test({
+  name:
+    "a client flooding WHO is read at --max-rate; the others are heard meanwhile",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    // Unthrottled, one client pipelining WHO (or junk before LOGIN) made
+    // the others' messages wait tens of milliseconds, three of them hundreds.
+    const maxRate = 1 << 16; // bytes per second, a quarter of it at once
+    await using server = chatServer({ maxRate });
+    const names = new Names();
+    await using chatter = await ChatClient.login(server.target, names, "chat");
+    await using flooder = await ChatClient.login(server.target, names, "flood");
+    await chatter.waitFor(`JOINED ${flooder.name}`);
+    const count = 2000;
+    const cost = count * ("WHO".length + 64); // each line, 64 bytes more
+    const started = performance.now();
+    const flooding = flooder.client.send("WHO\n".repeat(count));
+    match(await flooder.next(), /^USERS /);
+    await chatter.send("SAY still here");
+    const said = `MSG ${chatter.name} still here`;
+    let answers = 1;
+    let heard = false; // before the flooder's last answer
+    while (answers < count) {
+      const line = await flooder.next();
+      if (line === said) heard = true;
+      else if (/^USERS /.test(line)) answers++;
+      else throw new Error(`unexpected line: ${line}`);
+    }
+    const elapsed = performance.now() - started;
+    await flooding;
+    ok(heard, "the chatter waited for the whole flood");
+    // A lower bound: the burst at once, the rest at maxRate (less a
+    // millisecond for timers). A loaded machine only adds to it.
+    const least = ((cost - maxRate / 4) / maxRate) * 1000 - 2;
+    ok(elapsed >= least, `took ${elapsed} ms, at least ${least} expected`);
+  },
+});
+
+Deno.test({
+  name:
     "a client dropped for its unread answers: the lines after the overflow are not relayed",
   ignore: NEEDS_OWN_SERVER,
   async fn() {
