@@ -134,7 +134,7 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
   const log = options.log ?? console.log;
   const maxClients = options.maxClients ?? DEFAULT_MAX_CLIENTS;
   const sessions = new Map<Deno.TcpConn, Session>(); // every open connection
-  const refused = new Set<Session>(); // told "server full", not yet closed
+  const leaving = new Set<Session>(); // told to go, not yet closed
   const context: SessionContext = {
     room: new Room<Session>(),
     log,
@@ -143,9 +143,10 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
     loginTimeoutMs: (options.loginTimeout ?? DEFAULT_LOGIN_TIMEOUT_S) * 1000,
     lingerMs: (options.linger ?? DEFAULT_LINGER_S) * 1000,
     maxRate: options.maxRate ?? DEFAULT_MAX_RATE,
+    leaving: (session) => leaving.add(session),
     ended: (conn, session) => {
       sessions.delete(conn);
-      refused.delete(session);
+      leaving.delete(session);
     },
   };
 
@@ -153,14 +154,14 @@ export function startChatServer(options: ChatServerOptions): ChatServer {
   function serve(conn: Deno.TcpConn): Promise<void> {
     noDelay(conn); // each line leaves at once, not after the next
     const session = new Session(conn, context);
-    const full = sessions.size - refused.size >= maxClients;
+    // Those told to go (BYE, server full, ...) may linger: they take no place.
+    const full = sessions.size - leaving.size >= maxClients;
     sessions.set(conn, session);
     // run() logs "connected" at once, then waits for input: a refusal
     // is logged after that line, as it happens after the connection.
     const running = session.run(); // ends with context.ended()
     if (full) {
       log(`${session.addr} refused: server full`);
-      refused.add(session);
       session.end("ERROR server full");
     }
     return running;

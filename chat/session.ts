@@ -61,6 +61,12 @@ export interface SessionContext {
    */
   maxRate: number;
   /**
+   * Called as the session is told to go (its last words said, or it is
+   * dropped): from then on it takes no place under --max-clients, though
+   * its connection may stay open a moment for the client to read them.
+   */
+  leaving: (session: Session) => void;
+  /**
    * Called once, as the session ends, its connection closed: the server
    * forgets it. (One function for every session, where an `await` on each
    * session's end would keep one more suspended function per idle client.)
@@ -196,6 +202,7 @@ export class Session implements Member, OutboxOwner {
   end(lastLine: string, lingerMs = this.#context.lingerMs): void {
     if (this.#closing) return;
     this.#closing = true;
+    this.#context.leaving(this);
     this.#endPause?.();
     this.#leave();
     this.#reply(lastLine);
@@ -212,6 +219,7 @@ export class Session implements Member, OutboxOwner {
       `${this.name || this.addr} dropped: ${queuedBytes} bytes unread`,
     );
     this.#closing = true;
+    this.#context.leaving(this);
     this.#endPause?.();
     // Not inside the broadcast that overflowed: its LEFT would overtake it.
     queueMicrotask(() => {

@@ -648,6 +648,28 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "--max-clients: a client told BYE takes no place while it lingers before closing",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    // A long linger: bob, who does not close after his BYE, stays
+    // connected for the whole test (a classroom: someone quits, someone
+    // else comes in at once).
+    await using server = chatServer({ maxClients: 2, linger: 600 });
+    const names = new Names();
+    await using ann = await ChatClient.login(server.target, names, "ann");
+    await using bob = await ChatClient.login(server.target, names, "bob");
+    strictEqual(await bob.ask("QUIT"), "BYE");
+    strictEqual(await ann.next(), `JOINED ${bob.name}`);
+    strictEqual(await ann.next(), `LEFT ${bob.name}`);
+    await using dan = await ChatClient.login(server.target, names, "dan");
+    strictEqual(await ann.next(), `JOINED ${dan.name}`);
+    const gone = `${addrOf(bob)} disconnected`;
+    ok(!server.log.lines.includes(gone), "bob is still connected");
+  },
+});
+
+Deno.test({
   name: "--login-timeout: ERROR login timeout once it has passed, then close",
   ignore: NEEDS_OWN_SERVER,
   async fn() {
