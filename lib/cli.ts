@@ -465,11 +465,23 @@ export function usage(command: CommandSpec): string {
   return [
     command.summary,
     "",
-    `Usage: deno task ${command.name} ${synopsis.join(" ")}`.trimEnd(),
+    `Usage: ${howToRun(command.name)} ${synopsis.join(" ")}`.trimEnd(),
     "",
     "Options:",
     ...rows,
   ].join("\n");
+}
+
+/**
+ * The command a person types to start this program: `deno task <name>`, or,
+ * in a file made by `deno task bundle`, which a student runs alone, the
+ * `deno run` line its first statement sets (tools/bundle.ts):
+ *
+ *     globalThis.LAB_RUN_AS = "deno run --allow-net --unstable-net udp_time_server.js";
+ */
+function howToRun(name: string): string {
+  const bundled = (globalThis as { LAB_RUN_AS?: unknown }).LAB_RUN_AS;
+  return typeof bundled === "string" ? bundled : `deno task ${name}`;
 }
 
 function placeholder(spec: FlagSpec): string {
@@ -581,7 +593,7 @@ export async function runMain(
       // Without a command (tools/pair.ts, whose flags are its client's),
       // the message has to say it all: `deno task --help` is Deno's help.
       if (command) {
-        console.error(`Run 'deno task ${command.name} --help' for usage.`);
+        console.error(`Run '${howToRun(command.name)} --help' for usage.`);
       }
       Deno.exit(2);
     }

@@ -227,12 +227,30 @@ function aloneCommand(
   });
 }
 
+/**
+ * Its --help, and the hint after a wrong flag, say how to run the file
+ * itself: alone, `deno task` has no such task.
+ */
 async function checkHelp(copy: { dir: string; name: string; flags: string[] }) {
+  const runAs = `deno run ${copy.flags.join(" ")} ${copy.name}`;
   const help = await new RunningScript(
     aloneCommand(copy, ["--help"], false).spawn(),
   ).finish();
   assert.equal(help.code, 0, help.stderr);
-  assert.match(help.stdout, /Usage:/);
+  assert.match(help.stdout, new RegExp(`^Usage: ${escape(runAs)} \\[--`, "m"));
+  const wrong = await new RunningScript(
+    aloneCommand(copy, ["--bogus"], false).spawn(),
+  ).finish();
+  assert.equal(wrong.code, 2, wrong.stderr);
+  assert.equal(
+    wrong.stderr,
+    `Unknown option '--bogus'\nRun '${runAs} --help' for usage.\n`,
+  );
+}
+
+/** `text` as a regular expression that matches it literally. */
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** Run a bundled client alone (after checking its --help) to its end. */

@@ -144,6 +144,9 @@ export function header(
     `// Made by \`deno task bundle\` from ${entry.source} of the socket lab kit,`,
     "// with its lib/ modules inlined: change that file, not this one.",
     "",
+    "// How its --help and usage errors say to run it (not `deno task`).",
+    `globalThis.LAB_RUN_AS = ${JSON.stringify(`deno run ${runLine(entry)}`)};`,
+    "",
     "",
   ].join("\n");
 }
