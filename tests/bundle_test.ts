@@ -190,8 +190,11 @@ async function copyAlone(out: string, source: string) {
   try {
     await Deno.copyFile(`${out}/${name}`, `${dir}/${name}`);
     const text = await Deno.readTextFile(`${dir}/${name}`);
-    assert.match(text, new RegExp(`^// ${name.replace(".", "\\.")}: \\S`));
-    const run = new RegExp(`^// Run: deno run ((?:--\\S+ )*)${name}`, "m")
+    assert.match(text, new RegExp(`^// ${RegExp.escape(name)}: \\S`));
+    const run = new RegExp(
+      `^// Run: deno run ((?:--\\S+ )*)${RegExp.escape(name)}`,
+      "m",
+    )
       .exec(text);
     assert.ok(run, `${name} has no '// Run: deno run ... ${name}' line`);
     // What it is in full (its source's first paragraph, to its full stop),
@@ -237,7 +240,10 @@ async function checkHelp(copy: { dir: string; name: string; flags: string[] }) {
     aloneCommand(copy, ["--help"], false).spawn(),
   ).finish();
   assert.equal(help.code, 0, help.stderr);
-  assert.match(help.stdout, new RegExp(`^Usage: ${escape(runAs)} \\[--`, "m"));
+  assert.match(
+    help.stdout,
+    new RegExp(`^Usage: ${RegExp.escape(runAs)} \\[--`, "m"),
+  );
   const wrong = await new RunningScript(
     aloneCommand(copy, ["--bogus"], false).spawn(),
   ).finish();
@@ -246,11 +252,6 @@ async function checkHelp(copy: { dir: string; name: string; flags: string[] }) {
     wrong.stderr,
     `Unknown option '--bogus'\nRun '${runAs} --help' for usage.\n`,
   );
-}
-
-/** `text` as a regular expression that matches it literally. */
-function escape(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** Run a bundled client alone (after checking its --help) to its end. */

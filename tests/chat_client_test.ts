@@ -621,33 +621,36 @@ Deno.test("a refusal's reason cannot act on the terminal either", async (t) => {
   });
 
   await t.step("no reason given", async () => {
-    using server = scriptedServer(async (conn, lines) => {
-      strictEqual(await lines.readLine(), "LOGIN ann");
-      await writeAll(conn, encodeLine("ERROR"));
-      strictEqual(await lines.readLine(), null);
-    });
-    const result = await runAnn(server.port);
-    await server.serving;
+    const { result } = await annAnswered("ERROR");
     strictEqual(result.code, 1, result.stderr);
     strictEqual(result.stderr, "The chat server refused: Refused\n");
   });
 
   // The calculator server, say: it greets whatever comes first as a name.
   await t.step("an answer that is neither WELCOME nor ERROR", async () => {
-    using server = scriptedServer(async (conn, lines) => {
-      strictEqual(await lines.readLine(), "LOGIN ann");
-      await writeAll(conn, encodeLine("Hello LOGIN ann"));
-      strictEqual(await lines.readLine(), null);
-    });
-    const result = await runAnn(server.port);
-    await server.serving;
+    const { port, result } = await annAnswered("Hello LOGIN ann");
     strictEqual(result.code, 1, result.stderr);
     strictEqual(
       result.stderr,
-      `127.0.0.1:${server.port} answered the login with "Hello LOGIN ann" (is it the chat server?)\n`,
+      `127.0.0.1:${port} answered the login with "Hello LOGIN ann" (is it the chat server?)\n`,
     );
   });
 });
+
+/**
+ * Run ann's window against a server that answers her `LOGIN ann` with
+ * `answer`, after which she must close without another word.
+ */
+async function annAnswered(answer: string) {
+  using server = scriptedServer(async (conn, lines) => {
+    strictEqual(await lines.readLine(), "LOGIN ann");
+    await writeAll(conn, encodeLine(answer));
+    strictEqual(await lines.readLine(), null);
+  });
+  const result = await runAnn(server.port);
+  await server.serving;
+  return { port: server.port, result };
+}
 
 const NO_PYTHON = await whyPythonUnavailable("socket");
 
