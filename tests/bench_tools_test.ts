@@ -727,6 +727,52 @@ Deno.test("chat idle: memory is read after the JOINED lines and the quiet, and a
   }
 });
 
+// The held figure comes from the second reading: our "server" here is a
+// process whose memory grows by 1 MiB every 100 ms all along (for at most
+// 30 s), using next to no CPU, so it still counts as quiet.
+Deno.test("chat idle: the held figure is the memory read after --hold", async () => {
+  await using server = fakeChat(2);
+  const memory = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "const kept = []; const grow = setInterval(() => " +
+      "kept.push(new Uint8Array(1 << 20).fill(1)), 100); " +
+      "setTimeout(() => clearInterval(grow), 30_000);",
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const run = await runIdle(
+      server.port,
+      memory.pid,
+      "--clients 2 --hold 0.5 --timeout 20",
+    );
+    const r = run.result;
+    assert.equal(run.code, 0, run.stderr + JSON.stringify(r));
+    const before = Number(r.rss_before_mb) * 1024;
+    for (
+      const [perClient, mb] of [
+        [r.kib_per_client, r.rss_after_mb],
+        [r.kib_per_client_held, r.rss_held_mb],
+      ]
+    ) {
+      // the MB figures are rounded to 0.1 MB: 103 KiB
+      const grown = Number(mb) * 1024 - before;
+      assert.ok(
+        Math.abs(Number(perClient) * 2 - grown) <= 103,
+        `${perClient} KiB x 2 against ${grown} KiB`,
+      );
+    }
+    assert.ok(
+      Number(r.rss_held_mb) - Number(r.rss_after_mb) >= 1,
+      `grew from ${r.rss_after_mb} to ${r.rss_held_mb} MB during the hold`,
+    );
+  } finally {
+    await stopProcess(memory);
+  }
+});
+
 // A server that never goes quiet is never measured: the run ends at its
 // --timeout, without a memory reading.
 Deno.test("chat idle: a server that stays busy is not measured", async () => {
