@@ -133,10 +133,11 @@ export class IdleRun {
   }
 
   /**
-   * Wait for every JOINED line, then for 0.5 s without server CPU: until
-   * then the server's memory is still moving. No limit of its own: a server
-   * that never gets there is not measured, and the run's --timeout says so
-   * (see #stoppedIn).
+   * Wait for every JOINED line, then for two 250 ms spans in a row with at
+   * most one clock tick (10 ms) of server CPU each: until then the
+   * server's memory is still moving. No limit of its own: a server that
+   * never gets there is not measured, and the run's --timeout says so (see
+   * #stoppedIn).
    */
   async #settle(): Promise<void> {
     while (this.#joined < this.#joinedExpected) await sleep(50);
@@ -145,7 +146,8 @@ export class IdleRun {
     while (quiet < 2) {
       await sleep(250);
       const now = cpuSeconds(this.o.pid);
-      quiet = now !== null && before !== null && now - before <= 0.01
+      // not "<= 0.01": one tick can read as 0.07 - 0.06 = 0.010000000000000009
+      quiet = now !== null && before !== null && now - before < 0.015
         ? quiet + 1
         : 0;
       before = now;
