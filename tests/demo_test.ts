@@ -168,6 +168,19 @@ Deno.test("Actor.waitFor(): each line once; a script that has ended fails it at 
   );
 });
 
+// Once the demo is stopping, a part that goes on to its next script must
+// not start one that nothing would stop any more.
+Deno.test("Actor.stopAll(): every script running stops, and none starts after", async () => {
+  const result = await runScript("tests/actor_stop_all.ts", [], {
+    denoFlags: ["--allow-run", "--allow-read"],
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(
+    result.stdout,
+    "server exited 0\nlate: stopped: no new script starts\n",
+  );
+});
+
 Deno.test("deno task demo: a SIGTERM to it alone stops the scripts it runs", async () => {
   // From a copy of the kit, so that what it starts is known by its folder.
   const copy = await copyKit();
