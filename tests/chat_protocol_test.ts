@@ -219,9 +219,14 @@ Deno.test("leaving: LEFT <name> to the others, however the client goes", async (
     },
   );
 
-  await t.step(
-    "after BYE the server half-closes at once, however long it would wait for the client to close, and the others see LEFT",
-    async () => {
+  await t.step({
+    name:
+      "after BYE the server half-closes at once, however long it would wait for the client to close, and the others see LEFT",
+    // A server of its own, with a 600 s linger: with CHAT_ADDR it would be
+    // the same room as ann's, whose JOINED and LEFT lines the steps after
+    // this one do not expect.
+    ignore: NEEDS_OWN_SERVER,
+    fn: async () => {
       await using patient = chatServer({ linger: 600 });
       await using cat = await ChatClient.login(patient.target, names, "cat");
       await using bob = await ChatClient.login(patient.target, names, "bob");
@@ -234,7 +239,7 @@ Deno.test("leaving: LEFT <name> to the others, however the client goes", async (
       strictEqual(await cat.next(), `LEFT ${bob.name}`);
       deepStrictEqual(ownUsers(await cat.ask("WHO"), names), [cat.name]);
     },
-  );
+  });
 
   await t.step(
     "QUIT with lines behind it: BYE, a clean end, and the rest is read, not reset",

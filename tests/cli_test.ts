@@ -1,7 +1,8 @@
 /**
  * lib/cli.ts: flags parsed into typed values or refused with a UsageError,
- * what a person sees from every UDP script for `--help` and a bad flag, the
- * pair tasks' `--help`, and every script's default port (CONTRACT 1).
+ * what a person sees from every script for `--help` and a bad flag, the
+ * pair tasks' `--help`, every script's default port, every server's default
+ * host and its stop on Ctrl+C, and every script's first lines (CONTRACT 1-2).
  */
 
 import assert from "node:assert/strict";
@@ -15,7 +16,8 @@ import {
   usage,
   UsageError,
 } from "../lib/cli.ts";
-import { runScript, runTask } from "./support.ts";
+import { exerciseEntries } from "../tools/bundle.ts";
+import { ROOT, runScript, runTask, startScript } from "./support.ts";
 
 const COMMAND = {
   name: "demo-task",
@@ -208,14 +210,21 @@ Deno.test("usage() names the task and every flag with its help", () => {
   );
 });
 
+/** Every exercise script and its task (CONTRACT 1), written out. */
 const SCRIPTS = {
   "udp/hello_server.ts": "udp-hello-server",
   "udp/hello_client.ts": "udp-hello-client",
   "udp/time_server.ts": "udp-time-server",
   "udp/time_client.ts": "udp-time-client",
+  "tcp/knock_server.ts": "tcp-knock-server",
+  "tcp/knock_client.ts": "tcp-knock-client",
+  "tcp/calc_server.ts": "calc-server",
+  "tcp/calc_client.ts": "calc-client",
+  "chat/server.ts": "chat-server",
+  "chat/client.ts": "chat-client",
 };
 
-Deno.test("every UDP script, as a person runs it", async (t) => {
+Deno.test("every script, as a person runs it", async (t) => {
   for (const [script, task] of Object.entries(SCRIPTS)) {
     await t.step(`${script} --help: usage on stdout, exit 0`, async () => {
       const result = await runScript(script, ["--help"]);
@@ -348,6 +357,51 @@ Deno.test("every script's default port is the contract's", async (t) => {
       assert.match(
         unknown.stderr,
         /^Cannot listen on nohost\.invalid:\d+(\/udp)?: host not found \(check --host\)\n$/,
+      );
+    });
+  }
+});
+
+// CONTRACT 2: servers bind 0.0.0.0 unless told otherwise (other computers
+// reach them, as the lab asks), and Ctrl+C stops them as SIGTERM does.
+Deno.test("every server binds 0.0.0.0 by default and stops on SIGINT, exit 0", async (t) => {
+  const servers = Object.keys(SCRIPTS).filter((s) => s.endsWith("server.ts"));
+  for (const script of servers) {
+    await t.step(script, async () => {
+      await using server = startScript(script, ["--port", "0"]);
+      const first = await server.waitFor(/./);
+      assert.match(first, / listening on 0\.0\.0\.0:[1-9]\d*$/);
+      const result = await server.stop("SIGINT");
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, "");
+    });
+  }
+});
+
+// CONTRACT 1: "A script's first lines say, in one sentence, what it is and
+// the exact command that runs it": the `deno run` of its task in deno.json,
+// with the permissions and unstable APIs it needs (tools/bundle.ts reads
+// them the same way; the bundled files' first lines: tests/bundle_test.ts).
+Deno.test("every script's first lines give the deno run command of its task", async (t) => {
+  const { tasks } = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  const entries = exerciseEntries(tasks);
+  assert.deepEqual(
+    entries.map((e) => e.source).sort(),
+    Object.keys(SCRIPTS).sort(),
+  );
+  for (const entry of entries) {
+    await t.step(entry.source, async () => {
+      const text = await Deno.readTextFile(`${ROOT}${entry.source}`);
+      const header = /^\/\*\*\n([^]*?)\*\//.exec(text)?.[1];
+      assert.ok(header, `${entry.source} does not start with a doc comment`);
+      // What it is: its first paragraph, which ends with a full stop.
+      const [what] = header.split("\n *\n");
+      assert.match(what, /^ \* \S[^]*\.$/);
+      const command = ["deno run", ...entry.flags, entry.source].join(" ");
+      assert.match(
+        header,
+        new RegExp(`^ \\* Run: +${RegExp.escape(command)}( |$)`, "m"),
+        `no 'Run: ${command}' line`,
       );
     });
   }

@@ -42,6 +42,51 @@ Deno.test("doc examples use node:assert, never console.assert", async () => {
   assert.deepEqual(offenders, []);
 });
 
+// CONTRACT 1: JSR is not reachable from our machines, so nothing comes from
+// it; npm packages are for tests only, and through deno.json's imports.
+Deno.test("imports: nothing from JSR; npm packages in tests only, through deno.json", async () => {
+  const config = JSON.parse(await Deno.readTextFile("deno.json")) as {
+    imports?: Record<string, string>;
+  };
+  const mapped = Object.entries(config.imports ?? {});
+  assert.deepEqual(mapped.filter(([, to]) => /^(jsr|https?):/.test(to)), []);
+  assert.doesNotMatch(await Deno.readTextFile("deno.lock"), /"jsr:/);
+  const npm = mapped.filter(([, to]) => to.startsWith("npm:")).map(([name]) =>
+    name
+  );
+  const offenders: string[] = [];
+  for (const path of await typeScriptFiles(".")) {
+    const text = await Deno.readTextFile(path);
+    const inTests = path.startsWith("tests/");
+    for (const [, specifier] of text.matchAll(IMPORT)) {
+      const fromNpm = npm.some((name) =>
+        specifier === name || specifier.startsWith(`${name}/`)
+      );
+      if (
+        /^(jsr|npm|https?):/.test(specifier) || (fromNpm && !inTests)
+      ) {
+        offenders.push(`${path}: ${specifier}`);
+      }
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
+
+/** What an import or export names: `from "x"`, `import "x"`, `import("x")`. */
+const IMPORT = /(?:\bfrom|\bimport\s*\(?)\s*["']([^"'\s]+)["']/g;
+
+/** Every .ts file under `dir`, as a relative path, `dist/` left out. */
+async function typeScriptFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const path = dir === "." ? entry.name : `${dir}/${entry.name}`;
+    if (entry.name.startsWith(".") || path === "dist") continue;
+    if (entry.isDirectory) found.push(...await typeScriptFiles(path));
+    else if (entry.isFile && path.endsWith(".ts")) found.push(path);
+  }
+  return found;
+}
+
 // A transcript's `Task <name> <command>` line is what `deno task <name>`
 // prints: it must still be deno.json's command for that task.
 Deno.test("guides: Task lines in transcripts match deno.json", async () => {

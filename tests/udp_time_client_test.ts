@@ -479,6 +479,47 @@ Deno.test("udp-time-client script", async (t) => {
     });
   });
 
+  await t.step(
+    "--min-delay and --max-delay are the wait between requests",
+    async () => {
+      await withServerArgs(async (hostPort) => {
+        // No wait: the four answers come one right after another, where
+        // the default 1-2 s would put at least 3 s between the first and
+        // the last.
+        await using quick = startScript(SCRIPT, [
+          ...hostPort,
+          "--count",
+          "4",
+          "--min-delay",
+          "0",
+          "--max-delay",
+          "0",
+        ]);
+        await quick.waitFor(ANSWER_LINE);
+        const first = performance.now();
+        for (let i = 1; i < 4; i++) await quick.waitFor(ANSWER_LINE);
+        const spread = performance.now() - first;
+        assert.ok(spread < 2000, `4 answers over ${Math.round(spread)} ms`);
+        assert.equal((await quick.finish()).code, 0);
+        // 0.5 s: three requests have two waits between them. Counted from
+        // before the client started, so a slow machine only adds to it.
+        const started = performance.now();
+        const slow = await runScript(SCRIPT, [
+          ...hostPort,
+          "--count",
+          "3",
+          "--min-delay",
+          "0.5",
+          "--max-delay",
+          "0.5",
+        ]);
+        const took = performance.now() - started;
+        assert.equal(slow.code, 0, slow.stderr);
+        assert.ok(took >= 950, `3 requests in ${Math.round(took)} ms`);
+      });
+    },
+  );
+
   await t.step("a closed stdout (| head) stops it, exit 0", async () => {
     await withServerArgs(async (hostPort) => {
       // No --count: before, it went on asking for nobody until killed.
