@@ -249,7 +249,7 @@ export function clientFlags(defaultPort: number) {
       placeholder: "P",
       default: defaultPort,
       min: 1, // 0 means "any free port" to a server; nothing listens there
-      help: `server port (default ${defaultPort})`,
+      help: `server port, 1-65535 (default ${defaultPort})`,
     },
   } as const;
 }
