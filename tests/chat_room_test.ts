@@ -1,8 +1,8 @@
 /**
  * The chat pieces without sockets: reading commands, names and text
  * (tables and properties), the room's rules with fake members, the outbox
- * with a fake connection, and how the chat window shows lines and reads
- * what is typed.
+ * with a fake connection, the sender's throttle with a fake clock, and how
+ * the chat window shows lines and reads what is typed.
  *
  * @module
  */
@@ -26,6 +26,7 @@ import {
   SharedLog,
   WRITES_PER_TURN,
 } from "../lib/outbox.ts";
+import { Throttle } from "../lib/throttle.ts";
 import { setImmediate } from "node:timers";
 
 const decoder = new TextDecoder();
@@ -204,13 +205,19 @@ Deno.test("Room: PRIVATE to one member; LEFT to the others", () => {
 class FakeSink {
   readonly writes: string[] = [];
   readonly buffers: Uint8Array[] = [];
-  #pending: { bytes: Uint8Array; resolve: (n: number) => void }[] = [];
+  #pending: {
+    bytes: Uint8Array;
+    resolve: (n: number) => void;
+    reject: (error: Error) => void;
+  }[] = [];
   #written = Promise.withResolvers<void>();
   write(bytes: Uint8Array): Promise<number> {
     this.buffers.push(bytes);
     this.#written.resolve();
     this.#written = Promise.withResolvers<void>();
-    return new Promise((resolve) => this.#pending.push({ bytes, resolve }));
+    return new Promise((resolve, reject) =>
+      this.#pending.push({ bytes, resolve, reject })
+    );
   }
   /** Resolves at the next call of `write`. */
   nextWrite(): Promise<void> {
@@ -222,6 +229,10 @@ class FakeSink {
     const n = Math.min(bytes.length, max);
     this.writes.push(decoder.decode(bytes.subarray(0, n)));
     resolve(n);
+  }
+  /** Let the oldest write fail with `error`. */
+  fail(error: Error): void {
+    this.#pending.shift()!.reject(error);
   }
   get pending(): number {
     return this.#pending.length;
@@ -312,7 +323,54 @@ Deno.test("Outbox: a failed write closes it and tells the owner", async () => {
   await outbox.flushed();
   await settle();
   deepStrictEqual(events, ["error BrokenPipe"]);
+  const held = outbox.heldBytes;
   ok(!outbox.push(encoder.encode("more\n")));
+  strictEqual(outbox.heldBytes, held, "a closed outbox keeps nothing pushed");
+});
+
+Deno.test("Outbox: closed while a write is in flight, it stays closed and tells the owner nothing", async (t) => {
+  for (const end of ["completes", "fails"]) {
+    await t.step(`the write ${end}`, async () => {
+      const sink = new FakeSink();
+      const { events, owner } = recordingOwner();
+      const outbox = new Outbox(sink, 1024, owner);
+      outbox.push(encoder.encode("hi\n"));
+      await settle();
+      strictEqual(sink.pending, 1);
+      outbox.close(); // the owner is dropping the connection
+      if (end === "completes") sink.complete();
+      else sink.fail(new Deno.errors.BadResource("closed"));
+      await settle();
+      ok(!outbox.push(encoder.encode("more\n")), "still closed");
+      await settle();
+      strictEqual(sink.pending, 0, "nothing more written");
+      deepStrictEqual(events, [], "the owner closed it: nothing to report");
+    });
+  }
+});
+
+Deno.test("Outbox: a write that fails with a bug is not taken for a lost connection", async () => {
+  const { events, owner } = recordingOwner();
+  const bug = new TypeError("a bug");
+  const outbox = new Outbox(
+    { write: () => Promise.reject(bug) },
+    1024,
+    owner,
+  );
+  const unhandled = Promise.withResolvers<unknown>();
+  const onRejection = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    unhandled.resolve(event.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  try {
+    outbox.push(encoder.encode("hi\n"));
+    await settle();
+    deepStrictEqual(events, [], "not reported as a write error");
+    strictEqual(await unhandled.promise, bug, "thrown, for all to see");
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+  }
 });
 
 Deno.test("Outbox: notices wait for the notice timer, then leave together", async () => {
@@ -351,6 +409,79 @@ Deno.test("Outbox: a message takes the waiting notices with it, in order", async
   // sanitizer would fail otherwise).
   outbox.pushNotice(log.append(encoder.encode("LEFT b\n")));
   outbox.close();
+});
+
+Deno.test("Outbox: a notice queued during a write waits for the notice timer", async () => {
+  const sink = new FakeSink();
+  const outbox = new Outbox(sink, 1024, recordingOwner().owner);
+  const log = new SharedLog();
+  outbox.push(encoder.encode("MSG a hi\n"));
+  await settle();
+  outbox.pushNotice(log.append(encoder.encode("JOINED b\n")));
+  sink.complete();
+  await settle();
+  strictEqual(sink.pending, 0, "the message was urgent, the notice is not");
+  await sink.nextWrite();
+  sink.complete();
+  await outbox.flushed();
+  deepStrictEqual(sink.writes, ["MSG a hi\n", "JOINED b\n"]);
+});
+
+Deno.test("Outbox: a notice does not wait for the timer while flushed() is awaited", async () => {
+  const sink = new FakeSink();
+  const outbox = new Outbox(sink, 1024, recordingOwner().owner);
+  const log = new SharedLog();
+  outbox.push(encoder.encode("MSG a bye\n"));
+  await settle();
+  outbox.pushNotice(log.append(encoder.encode("LEFT b\n")));
+  const flushed = outbox.flushed(); // the session is closing
+  sink.complete();
+  await settle();
+  strictEqual(sink.pending, 1, "written at the next turn");
+  sink.complete();
+  await flushed;
+  deepStrictEqual(sink.writes, ["MSG a bye\n", "LEFT b\n"]);
+});
+
+Deno.test("Outbox: shared lines queued during a write leave together at the next turn", async () => {
+  const sink = new FakeSink();
+  const outbox = new Outbox(sink, 1024, recordingOwner().owner);
+  const log = new SharedLog();
+  const [a, b, c] = ["MSG x a\n", "MSG x b\n", "MSG x c\n"].map((line) =>
+    log.append(encoder.encode(line))
+  );
+  outbox.pushShared(a);
+  await settle();
+  outbox.pushShared(b); // while the first write runs
+  sink.complete();
+  await Promise.resolve(); // after the write's callback, queued first
+  outbox.pushShared(c); // later, in the same turn
+  await settle();
+  sink.complete();
+  await outbox.flushed();
+  deepStrictEqual(sink.writes, ["MSG x a\n", "MSG x b\nMSG x c\n"]);
+});
+
+Deno.test("Outbox: closing one ready outbox leaves the others' turn alone", async () => {
+  const sinks = [new FakeSink(), new FakeSink()];
+  const outboxes = sinks.map((sink) =>
+    new Outbox(sink, 1024, recordingOwner().owner)
+  );
+  for (const outbox of outboxes) outbox.push(encoder.encode("MSG x hi\n"));
+  outboxes[0].close();
+  await settle();
+  deepStrictEqual(sinks.map((sink) => sink.pending), [0, 1]);
+  sinks[1].complete();
+  await outboxes[1].flushed();
+});
+
+Deno.test("SharedLog stores a line longer than a segment whole", () => {
+  const log = new SharedLog();
+  const small = log.append(encoder.encode("JOINED a\n"));
+  const bytes = encoder.encode(`MSG a ${"x".repeat(100_000)}\n`);
+  const long = log.append(bytes);
+  ok(long.segment !== small.segment, "a segment of its own");
+  deepStrictEqual(long.segment.subarray(long.start, long.end), bytes);
 });
 
 Deno.test("Outbox: notices in a row are written straight from the log", async () => {
@@ -435,36 +566,77 @@ Deno.test("Outbox: shared lines leave at the next turn, in order, from the log",
   ]);
 });
 
-Deno.test("Outbox: a broadcast starts its writes a few per turn, oldest first", async () => {
-  const log = new SharedLog();
-  const line = log.append(encoder.encode("MSG x hi\n"));
-  const started: number[] = [];
-  const readers = 2 * WRITES_PER_TURN + 3;
-  const outboxes = Array.from({ length: readers }, (_, i) =>
-    new Outbox(
-      {
-        write(bytes: Uint8Array) {
-          started.push(i);
-          return Promise.resolve(bytes.length);
-        },
-      },
-      1024,
-      recordingOwner().owner,
-    ));
-  for (const outbox of outboxes) outbox.pushShared(line);
-  const turns: number[] = [];
-  while (started.length < readers && turns.length < readers) {
-    // The outboxes' flush was set first, so it runs before this one.
-    await new Promise((wake) => setImmediate(wake));
-    turns.push(started.length);
+Deno.test("Outbox: a broadcast starts its writes a few per turn, oldest first", async (t) => {
+  const cases: [name: string, readers: number, closed: number[]][] = [
+    ["three turns", 2 * WRITES_PER_TURN + 3, []],
+    ["one left over for a second turn", WRITES_PER_TURN + 1, []],
+    // A reader dropped before its turn takes no write of that turn.
+    ["one closed while ready", 2 * WRITES_PER_TURN, [0]],
+  ];
+  for (const [name, readers, closed] of cases) {
+    await t.step(name, async () => {
+      const log = new SharedLog();
+      const line = log.append(encoder.encode("MSG x hi\n"));
+      const started: number[] = [];
+      const outboxes = Array.from({ length: readers }, (_, i) =>
+        new Outbox(
+          {
+            write(bytes: Uint8Array) {
+              started.push(i);
+              return Promise.resolve(bytes.length);
+            },
+          },
+          1024,
+          recordingOwner().owner,
+        ));
+      for (const outbox of outboxes) outbox.pushShared(line);
+      for (const i of closed) outboxes[i].close();
+      const open = [...outboxes.keys()].filter((i) => !closed.includes(i));
+      const turns: number[] = [];
+      while (started.length < open.length && turns.length < readers) {
+        // The outboxes' flush was set first, so it runs before this one.
+        await new Promise((wake) => setImmediate(wake));
+        turns.push(started.length);
+      }
+      deepStrictEqual(
+        turns,
+        Array.from(
+          { length: Math.ceil(open.length / WRITES_PER_TURN) },
+          (_, turn) => Math.min((turn + 1) * WRITES_PER_TURN, open.length),
+        ),
+      );
+      deepStrictEqual(started, open, "in the order pushed");
+      await Promise.all(outboxes.map((outbox) => outbox.flushed()));
+    });
   }
-  deepStrictEqual(turns, [
-    WRITES_PER_TURN,
-    2 * WRITES_PER_TURN,
-    readers,
-  ]);
-  deepStrictEqual(started, outboxes.map((_, i) => i), "in the order pushed");
-  await Promise.all(outboxes.map((outbox) => outbox.flushed()));
+});
+
+Deno.test("Throttle: the burst at once, then rate bytes per second", () => {
+  let now = 5000; // ms, moved by hand
+  const throttle = new Throttle(4000, 100, () => now); // 4 bytes per ms
+  strictEqual(throttle.take(60), 0);
+  strictEqual(throttle.take(40), 0, "the whole burst");
+  strictEqual(throttle.take(20), 5, "20 bytes owed: 5 ms at 4 bytes per ms");
+  now += 5; // the server waited as told
+  strictEqual(throttle.take(4), 1, "the debt was paid; 4 more bytes owed");
+  now += 1 + 10; // 10 ms more earn 40 bytes
+  strictEqual(throttle.take(40), 0);
+  strictEqual(throttle.take(2), 0.5);
+  now += 60_000; // a long pause earns the burst back, and no more
+  strictEqual(throttle.take(100), 0);
+  strictEqual(throttle.take(1), 0.25);
+});
+
+Deno.test("Throttle: its default clock does not follow the wall clock", () => {
+  const throttle = new Throttle(1000, 100);
+  const wallClock = Date.now;
+  // The system's time set back an hour: no client waits that hour out.
+  Date.now = () => wallClock() - 3_600_000;
+  try {
+    strictEqual(throttle.take(100), 0);
+  } finally {
+    Date.now = wallClock;
+  }
 });
 
 Deno.test("chat window: how server lines are shown", () => {

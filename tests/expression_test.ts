@@ -141,6 +141,9 @@ Deno.test("answerExpression gives the contract's answers", async (t) => {
     ["123456789012345678 + 0", "123456789012346000"],
     ["1 ^ 1e999", "1"], // (+-1)^(+-Infinity) is 1, as C's pow
     ["-1 ^ -1e999", "1"],
+    // Only +-1: any other base to an infinite power is 0 or out of range.
+    ["0.5 ^ 1e999", "0"],
+    ["2 ^ 1e999", "ERROR result out of range"],
     ["5 % 1e999", "5"],
     // Division or % by zero, however zero is written.
     ["1 / 0", "ERROR division by zero"],
@@ -187,6 +190,11 @@ Deno.test("formatNumber rounds to 15 significant digits, ties to even", async (t
     [1234567890123.125, "1234567890123.12"],
     // Near a tie, but not exactly one: to the nearest.
     [1234567890123.126, "1234567890123.13"],
+    // The next double above the exact tie 1234567890123.125: its 16 digits
+    // end in 5 too, but it is not a tie.
+    [1234567890123.1252, "1234567890123.13"],
+    // Exactly 16 digits, but not a tie: to the nearest, not toward zero.
+    [1234567890123446, "1234567890123450"],
     [-0, "0"],
   ];
   for (const [value, text] of table) {
@@ -204,6 +212,8 @@ Deno.test("trimWhitespace trims what Python's str.strip() does", () => {
     "Ada Lovelace",
   );
   assert.equal(trimWhitespace("\ufeffAda"), "\ufeffAda");
+  // Zero-width space (U+200B), just past the U+2000-U+200A spaces: not one.
+  assert.equal(trimWhitespace("\u200bAda\u200b"), "\u200bAda\u200b");
   assert.equal(trimWhitespace("\x00Ada\x07"), "\x00Ada\x07"); // control, not space
   assert.equal(trimWhitespace(""), "");
   assert.equal(trimWhitespace(" \t "), "");

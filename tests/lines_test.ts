@@ -196,7 +196,8 @@ Deno.test("LineReader line length limit", async (t) => {
     await assert.rejects(
       readAll([encoder.encode(`${fits}x\n`)]),
       (error: unknown) =>
-        error instanceof LineTooLongError && error.limit === 1024,
+        error instanceof LineTooLongError && error.limit === 1024 &&
+        error.message === "line too long (more than 1024 bytes)",
     );
   });
 
@@ -383,6 +384,72 @@ Deno.test("LineReader keeps its small buffer while reads do not fill it", async 
   );
 });
 
+Deno.test("LineReader reads with a buffer of at least one byte, whatever bufferSize says", async () => {
+  const bytes = encoder.encode("ab\nc\n");
+  let offset = 0;
+  const source: ByteSource = {
+    read(p: Uint8Array): Promise<number | null> {
+      // A real connection answers an empty buffer with 0, forever.
+      assert.ok(p.length > 0, "a read into an empty buffer");
+      if (offset === bytes.length) return Promise.resolve(null);
+      p[0] = bytes[offset++];
+      return Promise.resolve(1);
+    },
+  };
+  const lines = [];
+  for await (const line of new LineReader(source, { bufferSize: 0 })) {
+    lines.push(line);
+  }
+  assert.deepEqual(lines, ["ab", "c"]);
+});
+
+/** A `ReadableStream` that yields `chunks` as they are, one per read. */
+function chunkStream(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+      controller.close();
+    },
+  });
+}
+
+/** Every byte `source` gives, reading `sizes[i]` bytes at a time in turn. */
+async function drain(source: ByteSource, sizes: number[]): Promise<number[]> {
+  const bytes: number[] = [];
+  for (let i = 0;; i++) {
+    const p = new Uint8Array(sizes[i % sizes.length]);
+    const n = await source.read(p);
+    if (n === null) return bytes;
+    bytes.push(...p.subarray(0, n));
+  }
+}
+
+Deno.test("streamSource hands out every byte of the stream, whatever the reads take", async (t) => {
+  await t.step(
+    "a chunk split over reads, one byte left for the last",
+    async () => {
+      const source = streamSource(
+        chunkStream([encoder.encode("abc"), encoder.encode("de")]),
+      );
+      assert.deepEqual(await drain(source, [2]), [...encoder.encode("abcde")]);
+    },
+  );
+
+  await t.step("a property: random chunks, random read sizes", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.uint8Array({ maxLength: 20 })),
+        fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1 }),
+        async (chunks, sizes) => {
+          const source = streamSource(chunkStream(chunks));
+          const expected = chunks.flatMap((chunk) => [...chunk]);
+          assert.deepEqual(await drain(source, sizes), expected);
+        },
+      ),
+    );
+  });
+});
+
 Deno.test("streamSource feeds a LineReader from a ReadableStream", async () => {
   const stream = new Blob(["12 + ", "13\r\n€", "\nq"]).stream();
   const reader = new LineReader(streamSource(stream), { bufferSize: 3 });
@@ -466,9 +533,24 @@ Deno.test("writing to a peer that is gone is a lost connection, not a bug", asyn
     await writeLine(client, "12 + 13").catch((e: unknown) => error = e);
   }
   assert.ok(isConnectionLost(error), `got ${error}`);
-  assert.ok(isConnectionLost(new Deno.errors.ConnectionReset("reset")));
-  assert.ok(isConnectionLost(new Deno.errors.BadResource("closed")));
-  assert.ok(isConnectionLost(new Deno.errors.Interrupted("closed")));
+  // Each class Deno has for a socket's trouble, even without a `code` (as
+  // writeAll's own WriteZero has none).
+  for (
+    const Class of [
+      Deno.errors.ConnectionReset,
+      Deno.errors.ConnectionAborted,
+      Deno.errors.BrokenPipe,
+      Deno.errors.NotConnected,
+      Deno.errors.UnexpectedEof,
+      Deno.errors.WriteZero,
+      Deno.errors.TimedOut,
+      Deno.errors.NetworkUnreachable,
+      Deno.errors.BadResource,
+      Deno.errors.Interrupted,
+    ]
+  ) {
+    assert.ok(isConnectionLost(new Class("gone")), Class.name);
+  }
   // A client gone from behind a router, as Deno 2.9 reports it (seen in
   // tests/two_hosts_test.ts): a plain Error with the errno's name as code.
   // Any such system error ends the connection, not only the ones we met.
@@ -479,6 +561,7 @@ Deno.test("writing to a peer that is gone is a lost connection, not a bug", asyn
   assert.ok(isConnectionLost(unreachable));
   assert.ok(isConnectionLost(new Deno.errors.NetworkUnreachable("gone")));
   assert.ok(isConnectionLost(Object.assign(new Error("x"), { code: "EIO" })));
+  assert.ok(isConnectionLost(Object.assign(new Error("x"), { code: "E2BIG" })));
   assert.ok(
     !isConnectionLost(
       Object.assign(new TypeError("a bug"), { code: "ERR_INVALID_ARG_TYPE" }),

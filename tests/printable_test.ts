@@ -64,6 +64,18 @@ Deno.test("escapeControls() and quote() escape what could act on a terminal", as
       String.raw`"\u{e000}"`,
     ],
     [
+      "a private-use character past U+FFFF",
+      "\u{f0000}",
+      String.raw`\u{f0000}`,
+      String.raw`"\u{f0000}"`,
+    ],
+    [
+      "a tag character (invisible text)",
+      "hi\u{e0041}",
+      String.raw`hi\u{e0041}`,
+      String.raw`"hi\u{e0041}"`,
+    ],
+    [
       "\\n, \\r and \\t by name",
       "a\nb\r\tc",
       String.raw`a\nb\r\tc`,
