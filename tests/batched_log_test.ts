@@ -172,9 +172,137 @@ Deno.test("a closed stdout drops the lines without a word", async () => {
   assert.deepEqual(stdout.writes, []);
 });
 
+Deno.test("stdout closed during a write: what waits, and what comes, is dropped untried", async () => {
+  const stdout = fakeOutput(new OutputClosed("stdout is closed"));
+  const log = batchedStdout(stdout.output);
+  const started = stdout.hold();
+  log.log("one");
+  await within(started, 2000, "the timer never wrote");
+  log.log("two"); // waits behind "one", whose write then fails: closed
+  stdout.release();
+  await stdout.nextWrite();
+  log.print("three");
+  log.log("four");
+  await log.close("five");
+  assert.deepEqual(stdout.writes, []); // this fake would take them
+  assert.deepEqual(stdout.warnings, []);
+});
+
 Deno.test("a bug in the write is not taken for a full disk", () => {
   const stdout = fakeOutput(new TypeError("a bug"));
   const log = batchedStdout(stdout.output);
   assert.throws(() => log.print("line"), TypeError);
   assert.deepEqual(stdout.warnings, []);
+});
+
+Deno.test("a refused write counts every line it held", async () => {
+  const full = () => new OutputRefused(REFUSED);
+  const stdout = fakeOutput(full());
+  const log = batchedStdout(stdout.output);
+  log.log("one");
+  log.log("two");
+  log.log("three");
+  await stdout.nextWrite(); // the three in one write: refused
+  await log.close("four");
+  assert.deepEqual(stdout.writes, [
+    "(log lines lost while stdout could not be written: 3)\nfour",
+  ]);
+});
+
+Deno.test("print() after lost lines: the count first, then the line, at once", async () => {
+  const stdout = fakeOutput(new OutputRefused(REFUSED));
+  const log = batchedStdout(stdout.output);
+  log.print("lost"); // refused: 1 lost
+  log.print("kept");
+  await stdout.nextWrite();
+  assert.deepEqual(stdout.writes, [
+    "(log lines lost while stdout could not be written: 1)\nkept",
+  ]);
+  await log.close("stopped");
+});
+
+Deno.test("print() while a write is in flight goes after it, in order", async () => {
+  const stdout = fakeOutput();
+  const log = batchedStdout(stdout.output);
+  const started = stdout.hold();
+  log.log("first");
+  await within(started, 2000, "the timer never wrote");
+  log.print("second"); // "first" is still being written
+  stdout.release();
+  await log.close("third");
+  assert.deepEqual(stdout.writes, ["first", "second\nthird"]);
+});
+
+Deno.test("what is logged while a write waits is written after it, unasked", async () => {
+  const writes: string[] = [];
+  const started = Promise.withResolvers<void>();
+  const back = Promise.withResolvers<void>(); // the reader is back
+  const both = Promise.withResolvers<void>();
+  const log = batchedStdout({
+    async write(text) {
+      started.resolve();
+      await back.promise;
+      writes.push(text);
+      if (writes.length === 2) both.resolve();
+    },
+    print: (line) => writes.push(line),
+    warn: () => {},
+  });
+  log.log("one");
+  await within(started.promise, 2000, "the timer never wrote");
+  log.log("two");
+  back.resolve();
+  await within(both.promise, 2000, "two waits for the next log line");
+  assert.deepEqual(writes, ["one", "two"]);
+  await log.close("stopped");
+});
+
+Deno.test("the lines waiting fill MAX_WAITING_BYTES, newlines counted, and not a byte more", async () => {
+  const stdout = fakeOutput();
+  const log = batchedStdout(stdout.output);
+  const started = stdout.hold();
+  log.log("in flight");
+  await within(started, 2000, "the timer never wrote");
+  const line = "x".repeat(1023); // 1024 bytes with its newline
+  const fits = MAX_WAITING_BYTES / 1024;
+  for (let i = 0; i < fits; i++) log.log(line); // exactly full
+  log.log(""); // its newline would be one byte too many
+  stdout.release();
+  await log.close("stopped");
+  const next = stdout.writes[1].split("\n");
+  assert.equal(
+    next[0],
+    "(log lines lost while stdout could not be written: 1)",
+  );
+  assert.equal(next.length, 1 + fits + 1);
+  assert.equal(next.at(-1), "stopped"); // close()'s line is never dropped
+});
+
+Deno.test("the real stdout and stderr both full (`> log.txt 2>&1`): nothing thrown; a bug is", async () => {
+  // The default output, on a console whose every write the system refuses.
+  const enospc = () =>
+    Object.assign(new Error("No space left on device (os error 28)"), {
+      code: "ENOSPC",
+    });
+  let stderrFailure: () => Error = enospc;
+  const { log, error } = console;
+  const write = Deno.stdout.write;
+  console.log = () => {
+    throw enospc();
+  };
+  console.error = () => {
+    throw stderrFailure();
+  };
+  Deno.stdout.write = () => Promise.reject(enospc());
+  try {
+    const stdout = batchedStdout();
+    stdout.print("listening"); // refused; the warning on stderr too
+    stdout.log("one");
+    await stdout.close("stopped");
+    stderrFailure = () => new TypeError("a bug");
+    assert.throws(() => batchedStdout().print("listening"), TypeError);
+  } finally {
+    Object.assign(console, { log, error });
+    Deno.stdout.write = write;
+  }
 });

@@ -110,6 +110,15 @@ Deno.test("deno task bundle: each file runs alone in an empty folder", async (t)
               assert.equal(ran.code, 1, `${what}: ${ran.stderr}`);
               assert.match(ran.stderr, /^[^\n]+\n$/, `${what}: one line`);
               assert.ok(ran.stderr.includes(flag), `${what}: ${ran.stderr}`);
+              if (flag === "--unstable-net") {
+                // The command it suggests is the file's own Run line.
+                assert.equal(
+                  ran.stderr,
+                  `UDP needs Deno's --unstable-net flag: deno run ${
+                    copy.flags.join(" ")
+                  } ${copy.name}\n`,
+                );
+              }
             }
           } finally {
             await Deno.remove(copy.dir, { recursive: true });

@@ -13,6 +13,7 @@
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
 import { LineReader, writeAll } from "../lib/lines.ts";
 import { formatAddr } from "../lib/net.ts";
+import { startChatServer } from "../chat/server.ts";
 import { runScript, startServer, within } from "./support.ts";
 import {
   ChatClient,
@@ -728,6 +729,26 @@ Deno.test({
 });
 
 Deno.test({
+  name: "startChatServer() without a log: console.log",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    const printed: unknown[] = [];
+    const log = console.log;
+    console.log = (line: unknown) => printed.push(line);
+    const names = new Names();
+    try {
+      await using server = startChatServer({ hostname: "127.0.0.1", port: 0 });
+      const target = { hostname: "127.0.0.1", port: server.addr.port };
+      await using _ann = await ChatClient.login(target, names, "ann");
+    } finally {
+      console.log = log;
+    }
+    const loggedIn = ` logged in as ${names.of("ann")}`;
+    ok(printed.some((line) => String(line).endsWith(loggedIn)), `${printed}`);
+  },
+});
+
+Deno.test({
   name: "chat/server.ts: flags, SIGTERM tells every client, exit 0",
   ignore: NEEDS_OWN_SERVER,
   async fn(t) {
@@ -794,7 +815,87 @@ Deno.test({
         strictEqual(result.code, 0, result.stderr);
         // The contract's port, written out: not the script's own constant.
         match(result.stdout, /^ +--port P +.*\(default 5000\)$/m);
+        // The limits too (chat/README.md: 4096 clients, lines of 1024
+        // bytes, about a megabyte a second; a minute to log in).
+        const defaults = {
+          "max-clients N": 4096,
+          "login-timeout S": 60,
+          "max-queue BYTES": 1048576,
+          "max-rate BYTES": 1048576,
+          "max-line BYTES": 1024,
+        };
+        for (const [flag, value] of Object.entries(defaults)) {
+          const line = new RegExp(
+            `^ +--${flag} +.*\\(default ${value}\\)$`,
+            "m",
+          );
+          match(result.stdout, line);
+        }
         strictEqual(result.stderr, "");
+      },
+    );
+
+    await t.step(
+      "--max-line 16: a longer line gets ERROR line too long, then the close",
+      async () => {
+        await using server = await startServer("chat/server.ts", [
+          ...["--max-line", "16"],
+        ]);
+        const target = { hostname: server.host, port: server.port };
+        await using ann = await ChatClient.login(target, new Names(), "ann");
+        strictEqual(await ann.ask("SAY just too long"), "ERROR line too long");
+        await ann.expectClosed();
+      },
+    );
+
+    await t.step(
+      "--max-rate 4096: a client past its quarter-second burst is read more slowly",
+      async () => {
+        await using server = await startServer("chat/server.ts", [
+          ...["--max-rate", "4096"],
+        ]);
+        const target = { hostname: server.host, port: server.port };
+        await using ann = await ChatClient.login(target, new Names(), "ann");
+        // After the LOGIN, five lines of 1069 bytes each (with the 64 a line
+        // costs): the 1024 of the burst, then 4096 a second.
+        const says = `SAY ${"x".repeat(1000)}\n`.repeat(5);
+        const started = performance.now();
+        match(await ann.ask(`${says}WHO`), /^USERS /);
+        const elapsed = performance.now() - started;
+        // A lower bound (1 ms for the clocks): a loaded machine only adds.
+        const least = ((5 * 1069 - 1024) / 4096) * 1000 - 1;
+        ok(elapsed >= least, `took ${elapsed} ms, at least ${least} expected`);
+      },
+    );
+
+    await t.step(
+      "each limit's smallest value: taken, and one less refused",
+      async () => {
+        const smallest = [
+          ["--max-clients", "1", "a whole number 1 or more"],
+          ["--login-timeout", "0", "a number from 0 to 86400"],
+          ["--max-queue", "1", "a whole number 1 or more"],
+          ["--max-rate", "4096", "a whole number 4096 or more"],
+          ["--max-line", "16", "a whole number 16 or more"],
+        ];
+        // All at once: it starts (its first line is its address).
+        await using _server = await startServer(
+          "chat/server.ts",
+          smallest.flatMap(([flag, value]) => [flag, value]),
+        );
+        for (const [flag, value, range] of smallest) {
+          const less = String(
+            Number(value) - (flag === "--login-timeout" ? 0.5 : 1),
+          );
+          const result = await runScript("chat/server.ts", [flag, less], {
+            timeoutMs: 5000, // taken, it would serve on
+          });
+          strictEqual(result.code, 2, result.stderr);
+          strictEqual(
+            result.stderr.split("\n")[0],
+            `${flag} must be ${range}, not "${less}"`,
+          );
+        }
       },
     );
 
@@ -846,10 +947,34 @@ Deno.test({
     await using server = chatServer({ linger: 0.2 });
     const names = new Names();
     await using bob = await ChatClient.connect(server.target, names);
+    const quitting = performance.now(); // the server's clock starts later
     strictEqual(await bob.ask("QUIT"), "BYE");
     strictEqual(await bob.nextOrEnd(), null);
     // Bob keeps his end open: the server closes its own all the same.
     await server.log.waitFor(`${addrOf(bob)} disconnected`);
+    // Not before the linger time (1 ms for the clocks' rounding).
+    const waited = performance.now() - quitting;
+    ok(waited >= 199, `closed after ${waited} ms`);
+  },
+});
+
+Deno.test({
+  name:
+    "stopping: a client that does not close gets a second to read ERROR server shutting down",
+  ignore: NEEDS_OWN_SERVER,
+  async fn() {
+    const options = { hostname: "127.0.0.1", port: 0, log: () => {} };
+    const server = startChatServer(options);
+    const target = { hostname: "127.0.0.1", port: server.addr.port };
+    await using ann = await ChatClient.login(target, new Names(), "ann");
+    const stopping = performance.now();
+    const stopped = server.close();
+    strictEqual(await ann.next(), "ERROR server shutting down");
+    strictEqual(await ann.nextOrEnd(), null);
+    // Ann keeps her end open: the server waits for her, a second at most.
+    await within(stopped, 5000, "still stopping");
+    const waited = performance.now() - stopping;
+    ok(waited >= 999, `closed after ${waited} ms`);
   },
 });
 

@@ -8,11 +8,16 @@
 import assert from "node:assert/strict";
 import {
   clientFlags,
+  FatalError,
+  inputFailure,
   OutputClosed,
+  outputFailure,
   OutputRefused,
   parseFlags,
+  printLine,
   printWhileOpen,
   serverFlags,
+  timeoutFlag,
   usage,
   UsageError,
 } from "../lib/cli.ts";
@@ -124,12 +129,17 @@ Deno.test("parseFlags()", async (t) => {
     assert.equal(parseFlags(COMMAND, ["--delay", "0"]).delay, 0);
     assert.equal(parseFlags(COMMAND, ["--delay", ".5"]).delay, 0.5);
     assert.equal(parseFlags(COMMAND, ["--delay", "60"]).delay, 60);
-    for (const delay of ["-0.1", "60.5", "1e3", "abc", ""]) {
+    for (const delay of ["-0.1", "-.5", "60.5", "1e3", "abc", ""]) {
       assertUsageError(
         ["--delay", delay],
         /^--delay must be a number from 0 to 60, not ".*"$/,
       );
     }
+  });
+
+  await t.step("takes a number with spaces around it (macOS `wc -l`)", () => {
+    assert.equal(parseFlags(COMMAND, ["--count", "  7\n"]).count, 7);
+    assert.equal(parseFlags(COMMAND, ["--delay", " 0.5 "]).delay, 0.5);
   });
 
   await t.step(
@@ -157,11 +167,22 @@ Deno.test("parseFlags()", async (t) => {
       assertUsageError(["stray"], /stray/);
       assertUsageError(["--port"], /--port/);
       assertUsageError(["-x"], /-x/);
+      // parseArgs' first sentence only, and only what was typed: a negative
+      // number joins a flag that takes a value, nothing else.
+      assertUsageError(["stray", "-1"], /^Unexpected argument 'stray'$/);
+      assertUsageError(["--verbose", "-1"], /^Unknown option '-1'$/);
     },
   );
 
   await t.step("keeps a refusal to one line", () => {
-    for (const args of [["--bogus"], ["--port"], ["extra"], ["--count", "0"]]) {
+    const refused = [
+      ["--bogus"],
+      ["--port"],
+      ["extra"],
+      ["--count", "0"],
+      ["--port", "--host"], // parseArgs says this in three lines
+    ];
+    for (const args of refused) {
       try {
         parseFlags(COMMAND, args);
         assert.fail(`accepted ${args}`);
@@ -208,6 +229,66 @@ Deno.test("usage() names the task and every flag with its help", () => {
   assert.ok(
     text.endsWith("\n  --help                 show this help and exit"),
   );
+  // Every help text starts in the column of --help's.
+  for (const line of text.split("\n").filter((l) => l.startsWith("  --"))) {
+    assert.match(line.slice(0, 25), /^ {2}--\S+( \S+)? +$/, line);
+    assert.notEqual(line[25], " ", line);
+  }
+});
+
+Deno.test("timeoutFlag() takes 0.01 to 3600 seconds", () => {
+  const command = { name: "x", summary: "X.", flags: timeoutFlag(5, "it") };
+  assert.equal(parseFlags(command, ["--timeout", "0.01"]).timeout, 0.01);
+  assert.equal(parseFlags(command, ["--timeout", "3600"]).timeout, 3600);
+  for (const seconds of ["0", "0.001", "3600.5"]) {
+    assert.throws(
+      () => parseFlags(command, ["--timeout", seconds]),
+      new UsageError(
+        `--timeout must be a number from 0.01 to 3600, not "${seconds}"`,
+      ),
+    );
+  }
+});
+
+Deno.test("printLine() writes the whole line when stdout takes it in pieces", () => {
+  const written: number[] = [];
+  const writeSync = Deno.stdout.writeSync;
+  Deno.stdout.writeSync = (bytes: Uint8Array) => {
+    written.push(...bytes.subarray(0, 3)); // a pipe with room for 3 bytes
+    return Math.min(3, bytes.length);
+  };
+  try {
+    printLine("SEND_TIME -> 09:26:53");
+  } finally {
+    Deno.stdout.writeSync = writeSync;
+  }
+  assert.equal(
+    new TextDecoder().decode(new Uint8Array(written)),
+    "SEND_TIME -> 09:26:53\n",
+  );
+});
+
+Deno.test("a system error of stdin or stdout becomes one sentence; a bug stays itself", () => {
+  const system = (message: string, code: string) =>
+    Object.assign(new Error(message), { code });
+  const unread = inputFailure(system("Is a directory (os error 21)", "EISDIR"));
+  assert.ok(unread instanceof FatalError);
+  const unwritten = outputFailure(
+    system("No space left on device (os error 28)", "ENOSPC"),
+  );
+  assert.ok(unwritten instanceof OutputRefused);
+  assert.equal(
+    unwritten.message,
+    "Cannot write the output: no space left on device (check where stdout goes)",
+  );
+  assert.ok(
+    outputFailure(new Deno.errors.BrokenPipe("Broken pipe")) instanceof
+      OutputClosed,
+  );
+  for (const bug of [new TypeError("a bug"), new Error("no code")]) {
+    assert.equal(inputFailure(bug), bug);
+    assert.equal(outputFailure(bug), bug);
+  }
 });
 
 /** Every exercise script and its task (CONTRACT 1), written out. */
@@ -405,6 +486,68 @@ Deno.test("every script's first lines give the deno run command of its task", as
       );
     });
   }
+});
+
+Deno.test("a script run without --allow-net: Deno's own sentence, exit 1", async (t) => {
+  const cases = [
+    ["udp/hello_server.ts", "0.0.0.0:12000"],
+    ["tcp/knock_client.ts", "127.0.0.1:12002"],
+  ];
+  for (const [script, where] of cases) {
+    await t.step(script, async () => {
+      const result = await runScript(script, [], { denoFlags: [] });
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(
+        result.stderr,
+        `Requires net access to "${where}", run again with the --allow-net flag\n`,
+      );
+    });
+  }
+});
+
+/** `runMain(main)` run as a script: how it ended, what it printed. */
+function runMainOf(main: string) {
+  const cli = new URL("../lib/cli.ts", import.meta.url).href;
+  const script = `import * as cli from ${JSON.stringify(cli)};
+await cli.runMain(${main});`;
+  return runScript("-", [], { stdin: script, denoFlags: [] });
+}
+
+Deno.test("runMain(): the exit code for each way a script ends", async (t) => {
+  await t.step("what main returns", async () => {
+    const result = await runMainOf("() => 3");
+    assert.deepEqual(result, { code: 3, stdout: "", stderr: "" });
+  });
+  await t.step(
+    "a UsageError with no command: its message alone, 2",
+    async () => {
+      const result = await runMainOf(
+        '() => { throw new cli.UsageError("usage: pair.ts A B"); }',
+      );
+      assert.deepEqual(result, {
+        code: 2,
+        stdout: "",
+        stderr: "usage: pair.ts A B\n",
+      });
+    },
+  );
+  await t.step("stdout closed: quietly, 0", async () => {
+    const result = await runMainOf(
+      '() => { throw new cli.OutputClosed("stdout is closed"); }',
+    );
+    assert.deepEqual(result, { code: 0, stdout: "", stderr: "" });
+  });
+  await t.step(
+    "a bug: a crash with its stack trace, not a quiet 1",
+    async () => {
+      const result = await runMainOf(
+        '() => { throw new TypeError("a bug"); }',
+      );
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^error: Uncaught .*TypeError: a bug$/m);
+      assert.match(result.stderr, /^ +at /m);
+    },
+  );
 });
 
 Deno.test("printWhileOpen() drops the lines after stdout fails, and rethrows a bug", () => {

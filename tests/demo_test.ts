@@ -120,16 +120,79 @@ Deno.test("deno task demo: a server that ignores SIGTERM is killed 5 s later, it
   assert.deepEqual(demo.left, [], "still running");
 });
 
+Deno.test("deno task demo: every part checks its scripts' exit codes; a server that never says it listens is stopped", async () => {
+  const MAIN = "await runMain(main, COMMAND);";
+  const exits = (code: string) =>
+    `await runMain(async () => (await main(), ${code}), COMMAND);`;
+  const demo = await demoInCopy(
+    // Part 1: the server runs, but its first line is not `listening on`.
+    {
+      file: "udp/hello_server.ts",
+      from: "UDP hello server listening on",
+      to: "UDP hello server ready on",
+    },
+    // Part 2: the client exits 1 (a failure, as much as any other code).
+    { file: "udp/time_client.ts", from: MAIN, to: exits("1") },
+    // Part 3: the server stops, but exits 4.
+    { file: "tcp/knock_server.ts", from: MAIN, to: exits("4") },
+    { file: "tcp/calc_client.ts", from: MAIN, to: exits("1") },
+    // Part 5: bob's window ends well, alice's exits 1.
+    {
+      file: "chat/client.ts",
+      from: MAIN,
+      to: exits('Deno.args.includes("alice") ? 1 : 0'),
+    },
+  );
+  const out = demo.stdout;
+  assert.equal(demo.code, 1, `${out}\n${demo.stderr}`);
+  assert.deepEqual(demo.left, [], "still running");
+  const failures = out.match(/^FAILED: .*$/gm);
+  assert.deepEqual(failures, [
+    "FAILED: server did not show /listening on/ within 10 s",
+    "FAILED: client exited with code 1",
+    "FAILED: server exited with code 4",
+    "FAILED: client exited with code 1",
+    "FAILED: alice exited with code 1",
+  ]);
+  assert.match(out, /^5 of 5 parts failed:$/m);
+});
+
+Deno.test("deno task demo: the other clients' exit codes are checked too", async () => {
+  const MAIN = "await runMain(main, COMMAND);";
+  const demo = await demoInCopy(
+    {
+      file: "udp/hello_client.ts",
+      from: MAIN,
+      to: "await runMain(async () => (await main(), 1), COMMAND);",
+    },
+    {
+      file: "chat/client.ts",
+      from: MAIN,
+      to:
+        'await runMain(async () => (await main(), Deno.args.includes("bob") ? 1 : 0), COMMAND);',
+    },
+  );
+  const out = demo.stdout;
+  assert.equal(demo.code, 1, `${out}\n${demo.stderr}`);
+  assert.deepEqual(demo.left, [], "still running");
+  assert.deepEqual(out.match(/^FAILED: .*$/gm), [
+    "FAILED: client exited with code 1",
+    "FAILED: bob exited with code 1",
+  ]);
+});
+
 /**
- * The demo run from a copy of the kit ({@linkcode copyKit}), with `edit`
- * made first (its `from` replaced by `to`), as an instructor's change gone
+ * The demo run from a copy of the kit ({@linkcode copyKit}), with `edits`
+ * made first (each `from` replaced by `to`), as an instructor's change gone
  * wrong: what it printed, and the copy's scripts still running after it
  * (killed, so that a failed test leaves none).
  */
-async function demoInCopy(edit?: { file: string; from: string; to: string }) {
+async function demoInCopy(
+  ...edits: { file: string; from: string; to: string }[]
+) {
   const copy = await copyKit();
   try {
-    if (edit) {
+    for (const edit of edits) {
       const path = `${copy}/${edit.file}`;
       const source = await Deno.readTextFile(path);
       assert.ok(source.includes(edit.from), `${edit.file}: no ${edit.from}`);
@@ -181,17 +244,18 @@ Deno.test("Actor.stopAll(): every script running stops, and none starts after", 
   );
 });
 
-Deno.test("deno task demo: a SIGTERM to it alone stops the scripts it runs", async () => {
+Deno.test("deno task demo: a SIGTERM or SIGINT to it alone stops the scripts it runs", async (t) => {
   // From a copy of the kit, so that what it starts is known by its folder.
   const copy = await copyKit();
   try {
-    await sigtermDemo(copy);
+    await t.step("SIGTERM: exit 143", () => signalDemo(copy, "SIGTERM", 143));
+    await t.step("SIGINT: exit 130", () => signalDemo(copy, "SIGINT", 130));
   } finally {
     await Deno.remove(copy, { recursive: true });
   }
 });
 
-async function sigtermDemo(copy: string) {
+async function signalDemo(copy: string, signal: Deno.Signal, code: number) {
   await using demo = startScript(`${copy}/tools/demo.ts`, [], {
     denoFlags: ["--allow-run", "--allow-read"],
   });
@@ -207,11 +271,14 @@ async function sigtermDemo(copy: string) {
     commands.some((c) => c.includes("udp/time_server.ts")),
     commands.join("\n"),
   );
-  demo.child.kill("SIGTERM");
+  demo.child.kill(signal);
   demo.child.kill("SIGCONT");
   const result = await demo.finish();
-  assert.equal(result.code, 143, result.stderr);
-  assert.match(result.stdout, /^Stopped \(SIGTERM\): stopping the scripts/m);
+  assert.equal(result.code, code, result.stderr);
+  assert.match(
+    result.stdout,
+    new RegExp(`^Stopped \\(${signal}\\): stopping the scripts`, "m"),
+  );
   // Stopped, not left to run on under init once the demo has gone.
   // Nor did one start after the signal, as the part it broke gave up.
   const left = [...new Set([...scripts.filter(running), ...runningIn(copy)])];

@@ -4,9 +4,14 @@
  * `--timeout` with one sentence and exit 1, where the system alone would
  * resend the SYN for about two minutes. The silent host is
  * tests/silent_host.py (a full accept queue: the kernel drops the SYNs).
+ *
+ * And once the server is there, or has answered: the timers that bounded
+ * the wait are gone (in-process, where the sanitizers would find one left
+ * running, as it would keep a client's process alive for nothing).
  */
 
 import assert from "node:assert/strict";
+import { answerWithin, connectTcp } from "../lib/net.ts";
 import { runScript, startPythonPeer, whyPythonUnavailable } from "./support.ts";
 
 const SKIP_REASON = await whyPythonUnavailable("socket");
@@ -42,4 +47,31 @@ Deno.test({
       assert.ok(performance.now() - started >= 1000, "gave up too soon");
     });
   }
+});
+
+Deno.test("connectTcp(): once connected, its timeout is over, and Nagle is off", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const noDelay: (boolean | undefined)[] = [];
+  const deno = Deno as unknown as Record<string, unknown>;
+  const connect = Deno.connect;
+  deno.connect = async (options: Deno.ConnectOptions) => {
+    const conn = await connect(options);
+    conn.setNoDelay = (on) => void noDelay.push(on);
+    return conn;
+  };
+  try {
+    const { port } = listener.addr;
+    using _conn = await connectTcp("127.0.0.1", port, { timeout: 60 });
+    using _accepted = await listener.accept();
+  } finally {
+    deno.connect = connect;
+  }
+  assert.deepEqual(noDelay, [true]);
+});
+
+Deno.test("answerWithin(): an answer in time, or a failure, ends the wait", async () => {
+  const limit = { seconds: 60, server: "127.0.0.1:12003", kind: "server" };
+  assert.equal(await answerWithin(Promise.resolve("25"), limit), "25");
+  const lost = answerWithin(Promise.reject(new Error("lost")), limit);
+  await assert.rejects(lost, /^Error: lost$/);
 });

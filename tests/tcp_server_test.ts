@@ -8,10 +8,21 @@
 import assert from "node:assert/strict";
 import { writeLine } from "../lib/lines.ts";
 import { formatAddr } from "../lib/net.ts";
-import { serveConnections } from "../lib/tcp_server.ts";
+import {
+  closeQuietly,
+  reportBug,
+  serveConnections,
+} from "../lib/tcp_server.ts";
 import { startChatServer } from "../chat/server.ts";
 import { startCalcServer } from "../tcp/calc_server.ts";
-import { ROOT, RUN_FLAGS, RunningScript, within } from "./support.ts";
+import {
+  copyKit,
+  ROOT,
+  RUN_FLAGS,
+  RunningScript,
+  startServer,
+  within,
+} from "./support.ts";
 import { TestClient } from "./tcp_support.ts";
 
 // A session's task may fail as an async function does (its promise
@@ -50,6 +61,35 @@ Deno.test("a session that throws a bug: onBug gets it, and the next client is se
       }
       await expectServed(server.addr.port);
     });
+  }
+});
+
+Deno.test("the chat server script: a bug ends one session, said on stderr; the room goes on", async () => {
+  // A copy of the kit whose sessions have a bug: a line CRASH throws.
+  const copy = await copyKit();
+  try {
+    const path = `${copy}/chat/session.ts`;
+    const source = await Deno.readTextFile(path);
+    const from = `      case "UNKNOWN":\n`;
+    assert.ok(source.includes(from), `chat/session.ts: no ${from}`);
+    const bug = 'if (line === "CRASH") throw new TypeError("a bug");\n';
+    await Deno.writeTextFile(path, source.replace(from, `${from}${bug}`));
+    await using server = await startServer(`${copy}/chat/server.ts`);
+    const target = localhost(server.port);
+    await using ann = await TestClient.connect(target);
+    assert.equal(await ann.ask("LOGIN ann"), "WELCOME ann");
+    await using bob = await TestClient.connect(target);
+    await bob.send("CRASH\n");
+    await bob.expectClosed();
+    assert.equal(await ann.ask("WHO"), "USERS ann");
+    const { code, stderr } = await server.stop("SIGTERM");
+    assert.equal(code, 0, stderr);
+    assert.match(
+      stderr,
+      /^Bug: the session of 127\.0\.0\.1:\d+ failed and was closed; serving the others\. Please report: TypeError: a bug\n +at /,
+    );
+  } finally {
+    await Deno.remove(copy, { recursive: true });
   }
 });
 
@@ -278,4 +318,79 @@ Deno.test("out of file descriptors: the log counts the clients still connected, 
     /^Cannot accept new connections: .*, with 0 connected\./,
   );
   assert.equal(server.lines[1], "Accepting new connections again");
+});
+
+Deno.test("out of memory or of the system's descriptors, or an error we do not know: said once, retried every 100 ms", async (t) => {
+  const failures = {
+    "ENFILE": "Too many open files in system (os error 23)",
+    "ENOBUFS": "No buffer space available (os error 105)",
+    "ENOMEM": "Cannot allocate memory (os error 12)",
+    "no errno": "something unexpected",
+  };
+  for (const [code, message] of Object.entries(failures)) {
+    await t.step(code, async () => {
+      const failure = () =>
+        code === "no errno"
+          ? new Error(message)
+          : Object.assign(new Error(message), { code });
+      const calls: number[] = []; // when each accept() was called
+      await using server = serveThrough((real, n) => {
+        calls.push(performance.now());
+        return n <= 2 ? Promise.reject(failure()) : real.accept();
+      });
+      await expectServed(server.addr.port);
+      assert.deepEqual(server.lines, [
+        `Cannot accept new connections: ${message}, with 0 connected. New clients wait; trying again every 100 ms.`,
+        "Accepting new connections again",
+      ]);
+      // A lower bound only (1 ms for the clocks' rounding): the loop waits
+      // between tries, where retrying at once would spin.
+      for (let i = 1; i < 3; i++) {
+        const waited = calls[i] - calls[i - 1];
+        assert.ok(waited >= 99, `tried again after ${waited} ms`);
+      }
+    });
+  }
+});
+
+Deno.test("close() while accept is failing: it waits for the retry to end", async () => {
+  // Under the sanitizers: a retry timer left running would fail this test.
+  const failed = Promise.withResolvers<void>();
+  const server = serveThrough((real, n) => {
+    if (n > 1) return real.accept(); // after close(): BadResource
+    failed.resolve();
+    return Promise.reject(EMFILE());
+  });
+  await failed.promise;
+  await server.close();
+  assert.match(server.lines.join("\n"), /^Cannot accept new connections: /);
+});
+
+Deno.test("reportBug(): the client's address, then the bug itself, with its stack", () => {
+  const bug = new TypeError("a bug in the session");
+  const said: unknown[][] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => said.push(args);
+  try {
+    const remoteAddr = { transport: "tcp", hostname: "::1", port: 50000 };
+    reportBug(bug, { remoteAddr } as Deno.TcpConn);
+  } finally {
+    console.error = error;
+  }
+  assert.deepEqual(said, [[
+    "Bug: the session of [::1]:50000 failed and was closed; serving the others. Please report:",
+    bug,
+  ]]);
+});
+
+Deno.test("closeQuietly(): a resource closed already is no error, a bug is", () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  closeQuietly(listener);
+  closeQuietly(listener);
+  const buggy = {
+    close() {
+      throw new TypeError("a bug");
+    },
+  };
+  assert.throws(() => closeQuietly(buggy), TypeError);
 });

@@ -108,6 +108,21 @@ Deno.test({
         assert.match(client.stderr, /connection refused/i);
       },
     );
+
+    await t.step(
+      "a TCP client on B for a network B has no route to: one sentence",
+      async () => {
+        // B's one cable leads to 10.200.0.0/24: connect() fails at once.
+        const client = await runOn(hosts.b, "tcp/knock_client.ts", [
+          ...["--host", "10.99.0.1", "--port", "12002"],
+        ]);
+        assert.equal(client.code, 1, client.stderr);
+        assert.equal(
+          client.stderr,
+          "Cannot connect to 10.99.0.1:12002: network is unreachable (check the address and the network)\n",
+        );
+      },
+    );
   },
 });
 

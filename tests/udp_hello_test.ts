@@ -407,6 +407,46 @@ Deno.test(
 );
 
 Deno.test(
+  "tools/pair.ts without its two scripts: how to run it, exit 2",
+  async (t) => {
+    const cases = [
+      [],
+      ["udp/hello_server.ts"], // the client forgotten
+      ["udp/hello_server", "udp/hello_client.ts"], // a name mistyped
+    ];
+    for (const args of cases) {
+      await t.step(args.join(" ") || "nothing", async () => {
+        const result = await runScript("tools/pair.ts", args, {
+          denoFlags: ["--allow-run", "--allow-read"],
+        });
+        assert.equal(result.code, 2, result.stderr);
+        assert.equal(result.stdout, "");
+        assert.equal(
+          result.stderr,
+          "usage: deno run --allow-run --allow-read tools/pair.ts SERVER.ts CLIENT.ts [client flags]\n",
+        );
+      });
+    }
+  },
+);
+
+Deno.test(
+  "tools/pair.ts with a server that does not start: why, exit 1",
+  async () => {
+    const result = await runScript("tools/pair.ts", [
+      "udp/no_such_server.ts",
+      "udp/hello_client.ts",
+    ], { denoFlags: ["--allow-run", "--allow-read"] });
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stdout, "");
+    assert.match(
+      result.stderr,
+      /^The server did not start: error: Module not found "file:\/\/\S*\/udp\/no_such_server\.ts"/,
+    );
+  },
+);
+
+Deno.test(
   "tools/pair.ts kills a server that will not stop, says so, exits 1",
   OWN_ONLY,
   async () => {
@@ -422,9 +462,11 @@ Deno.test(
     await pair.waitFor("[server] SIGTERM: ignored");
     const { code, stderr } = await pair.finish();
     assert.equal(code, 1, stderr);
+    // Its stderr too, tagged, before the pair's own last words.
     assert.equal(
       stderr,
-      "The server did not stop within 5 s of SIGTERM, so it was killed (a server must stop cleanly on SIGTERM).\n",
+      "[server] Stubborn server: SIGTERM will be ignored\n" +
+        "The server did not stop within 5 s of SIGTERM, so it was killed (a server must stop cleanly on SIGTERM).\n",
     );
   },
 );

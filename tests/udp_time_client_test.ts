@@ -723,6 +723,27 @@ Deno.test(
 );
 
 Deno.test(
+  "deno task udp-time: a q typed goes to the client, which stops, then its server",
+  OWN_ONLY,
+  async () => {
+    await using pair = startScript("tools/pair.ts", [
+      ...["udp/time_server.ts", "udp/time_client.ts"],
+      ...["--min-delay", "0.1", "--max-delay", "0.2"],
+    ], { denoFlags: ["--allow-run", "--allow-read"], stdin: "" });
+    await pair.waitFor(ANSWER_LINE);
+    await pair.write("q\n");
+    const result = await pair.finish(5000);
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trimEnd().split("\n");
+    assert.ok(
+      lines.some((l) => /^Stopped: \d+ requests?, /.test(l)),
+      result.stdout,
+    );
+    assert.equal(lines.at(-1), "[server] UDP time server stopped");
+  },
+);
+
+Deno.test(
   "deno task udp-time | head: the pair ends quietly, exit 0, its server gone",
   OWN_ONLY,
   async () => {
@@ -756,4 +777,8 @@ Deno.test("deno task udp-time --port: refused, it picks the port", async () => {
     "--port is chosen here (the server runs on a free port of 127.0.0.1); to reach another server, run its client task alone\n" +
       "Run 'deno task udp-time --help' for usage.\n",
   );
+  // As --flag=value too.
+  const joined = await runTask("udp-time", ["--host=lab-pc"]);
+  assert.equal(joined.code, 2);
+  assert.match(joined.stderr, /^--host is chosen here \(/);
 });
