@@ -29,6 +29,7 @@ import { pool, withDeadline } from "../bench/load_common.ts";
 import { WORKLOADS } from "../bench/workloads.ts";
 import { runScript, scriptedServer, within } from "./support.ts";
 import { FakeServer } from "./udp_support.ts";
+import { assertPerClientGrowth } from "./idle_figures.ts";
 
 const TOOL_FLAGS = ["--allow-all", "--unstable-net"];
 const encoder = new TextEncoder();
@@ -750,20 +751,7 @@ Deno.test("chat idle: the held figure is the memory read after --hold", async ()
     );
     const r = run.result;
     assert.equal(run.code, 0, run.stderr + JSON.stringify(r));
-    const before = Number(r.rss_before_mb) * 1024;
-    for (
-      const [perClient, mb] of [
-        [r.kib_per_client, r.rss_after_mb],
-        [r.kib_per_client_held, r.rss_held_mb],
-      ]
-    ) {
-      // the MB figures are rounded to 0.1 MB: 103 KiB
-      const grown = Number(mb) * 1024 - before;
-      assert.ok(
-        Math.abs(Number(perClient) * 2 - grown) <= 103,
-        `${perClient} KiB x 2 against ${grown} KiB`,
-      );
-    }
+    assertPerClientGrowth(r, 2);
     assert.ok(
       Number(r.rss_held_mb) - Number(r.rss_after_mb) >= 1,
       `grew from ${r.rss_after_mb} to ${r.rss_held_mb} MB during the hold`,
