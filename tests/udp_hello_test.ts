@@ -12,6 +12,7 @@ import { formatAddr } from "../lib/net.ts";
 import { sameAddr } from "../udp/datagram.ts";
 import { DEFAULT_MESSAGE } from "../udp/hello_client.ts";
 import { serveHello, startHelloServer } from "../udp/hello_server.ts";
+import { GOODBYE_LINES } from "./long_goodbye_server.ts";
 import {
   hasControlChars,
   runScript,
@@ -468,5 +469,26 @@ Deno.test(
       "[server] Stubborn server: SIGTERM will be ignored\n" +
         "The server did not stop within 5 s of SIGTERM, so it was killed (a server must stop cleanly on SIGTERM).\n",
     );
+  },
+);
+
+Deno.test(
+  "tools/pair.ts shows the server's output to its end, however long its goodbye",
+  OWN_ONLY,
+  async () => {
+    // The server prints 5000 lines on SIGTERM, more than a pipe holds: the
+    // pair must read them all before it exits, not stop at the server's exit.
+    const result = await runScript("tools/pair.ts", [
+      "tests/long_goodbye_server.ts",
+      "udp/hello_client.ts",
+    ], { denoFlags: ["--allow-run", "--allow-read"] });
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trimEnd().split("\n");
+    const goodbye = lines.filter((line) =>
+      line.startsWith("[server] goodbye ")
+    );
+    assert.equal(goodbye.length, GOODBYE_LINES);
+    assert.equal(goodbye.at(-1), `[server] goodbye ${GOODBYE_LINES}`);
+    assert.equal(lines.at(-1), "[server] Long-goodbye server stopped");
   },
 );
