@@ -11,20 +11,13 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { answerOk, listenFromFlags } from "./ok_socket.ts";
 
 /** How many lines the goodbye has, before its last one. */
 export const GOODBYE_LINES = 5000;
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    options: { host: { type: "string" }, port: { type: "string" } },
-  });
-  const socket = Deno.listenDatagram({
-    transport: "udp",
-    hostname: values.host ?? "127.0.0.1",
-    port: Number(values.port ?? 0),
-  });
+  const socket = listenFromFlags();
   Deno.addSignalListener("SIGTERM", () => {
     for (let i = 1; i <= GOODBYE_LINES; i++) console.log(`goodbye ${i}`);
     console.log("Long-goodbye server stopped");
@@ -32,7 +25,5 @@ if (import.meta.main) {
   });
   const { hostname, port } = socket.addr as Deno.NetAddr;
   console.log(`Long-goodbye server listening on ${hostname}:${port}`);
-  for await (const [, from] of socket) {
-    await socket.send(new TextEncoder().encode("Ok"), from);
-  }
+  await answerOk(socket);
 }

@@ -9,21 +9,12 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { answerOk, listenFromFlags } from "./ok_socket.ts";
 
-const { values } = parseArgs({
-  options: { host: { type: "string" }, port: { type: "string" } },
-});
-const socket = Deno.listenDatagram({
-  transport: "udp",
-  hostname: values.host ?? "127.0.0.1",
-  port: Number(values.port ?? 0),
-});
+const socket = listenFromFlags();
 // A listener replaces the default action, which would end the process.
 Deno.addSignalListener("SIGTERM", () => console.log("SIGTERM: ignored"));
 console.error("Stubborn server: SIGTERM will be ignored"); // the pair tags it
 const { hostname, port } = socket.addr as Deno.NetAddr;
 console.log(`Stubborn server listening on ${hostname}:${port}`);
-for await (const [, from] of socket) {
-  await socket.send(new TextEncoder().encode("Ok"), from);
-}
+await answerOk(socket);
